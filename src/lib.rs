@@ -1,0 +1,19 @@
+//! # gearman-sync
+//!
+//! A synchronous, blocking [Gearman](http://gearman.org) client and worker library for CLI tools
+//! and plain threads: no async runtime, plain `std::net` sockets, and a sans-IO packet codec.
+//!
+//! The crate is built in layers that depend on each other in one direction only:
+//!
+//! * [`protocol`]: the sans-IO codec (binary packets and admin text lines).
+//! * [`error`]: [`Error`], [`ProtocolError`], [`ArgumentError`].
+//!
+//! Logging goes through the [`log`] crate; the library never prints.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod protocol;
+
+pub use error::{AddressError, ArgumentError, Error, ProtocolError, Result, ServerFailure};

@@ -1,0 +1,1 @@
+//! The text admin protocol: command lines and typed replies (work in progress).

@@ -1,0 +1,1 @@
+//! Table tests for the binary codec (filled in by the codec test suite).
