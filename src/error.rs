@@ -261,6 +261,17 @@ pub enum Error {
         /// The message with `+` decoded to spaces.
         message: String,
     },
+    /// The connection died after the server created the job: it may still run there, but its
+    /// result can no longer reach this client.
+    #[error("job {handle} on {server} lost: {reason}")]
+    JobLost {
+        /// The server that created the job.
+        server: String,
+        /// The job handle.
+        handle: String,
+        /// What happened to the connection.
+        reason: String,
+    },
     /// The job ran and the worker reported `WORK_FAIL` (or it was cancelled / out of retries).
     #[error("job {handle} failed")]
     JobFailed {

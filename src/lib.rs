@@ -10,10 +10,17 @@
 //!
 //! Logging goes through the [`log`] crate; the library never prints.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod client;
 pub mod error;
+pub mod net;
 pub mod protocol;
 
+pub use client::{
+    Client, ClientBuilder, JobHandle, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
+    UniqueJobStatus, WaitSummary,
+};
 pub use error::{AddressError, ArgumentError, Error, ProtocolError, Result, ServerFailure};
+pub use net::ServerAddr;

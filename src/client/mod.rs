@@ -1,0 +1,476 @@
+//! The client side: [`Client`] submits jobs and asks about them; [`Task`] describes one
+//! submission; [`TaskSet`] runs many at once.
+
+mod job;
+mod task;
+mod task_set;
+mod unique;
+
+use std::time::{Duration, Instant, SystemTime};
+
+pub use job::{JobHandle, JobStatus, UniqueJobStatus};
+pub use task::{Priority, Task};
+pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
+pub use unique::UniqueMode;
+
+use crate::error::{AddressError, ArgumentError, Error, ProtocolError, Result};
+use crate::net::{
+    resolve_server_list, Backoff, ConnectionPool, PoolOptions, Routing, ServerAddr, ToServers,
+};
+use crate::protocol::{parse_decimal, validate, Packet, PacketType};
+
+/// Default deadline for a job submitted with [`Client::do_task`] and friends.
+pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default deadline for a request with a direct reply (status, echo).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+struct Settings {
+    job_timeout: Duration,
+    request_timeout: Duration,
+    unique_mode: UniqueMode,
+    prefix: Vec<u8>,
+}
+
+/// Builds a [`Client`] with non-default settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_sync::{Client, client::UniqueMode, net::Routing};
+/// let client = Client::builder()
+///     .servers("10.0.0.1,10.0.0.2:4731")
+///     .timeout(Duration::from_secs(5))
+///     .client_id("billing-cli")
+///     .prefix("billing.")
+///     .routing(Routing::UniqueHash)
+///     .unique_mode(UniqueMode::Random)
+///     .build()?;
+/// assert_eq!(client.servers().len(), 2);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    servers: std::result::Result<Vec<ServerAddr>, AddressError>,
+    pool: PoolOptions,
+    settings: Settings,
+    exceptions: bool,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        ClientBuilder {
+            servers: Ok(Vec::new()),
+            pool: PoolOptions::default(),
+            settings: Settings {
+                job_timeout: DEFAULT_JOB_TIMEOUT,
+                request_timeout: DEFAULT_REQUEST_TIMEOUT,
+                unique_mode: UniqueMode::Sha1,
+                prefix: Vec::new(),
+            },
+            exceptions: true,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The servers (`"host[:port],..."`, a slice, a `Vec` ...). Without any: `GEARMAN_SERVERS`,
+    /// then `127.0.0.1:4730`.
+    pub fn servers<S: ToServers + ?Sized>(mut self, servers: &S) -> Self {
+        self.servers = servers.to_servers();
+        self
+    }
+
+    /// Default deadline for foreground jobs (default 60 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.settings.job_timeout = timeout;
+        self
+    }
+
+    /// Deadline for status and echo requests (default 10 s).
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.request_timeout = timeout;
+        self
+    }
+
+    /// Limit on each TCP connect (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.pool.connect.connect_timeout = timeout;
+        self
+    }
+
+    /// Limit on one blocked socket write (default 30 s).
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.pool.connect.io_timeout = timeout;
+        self
+    }
+
+    /// Reconnect backoff for failed servers.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.pool.backoff = backoff;
+        self
+    }
+
+    /// Server choice for new tasks (default round-robin).
+    pub fn routing(mut self, routing: Routing) -> Self {
+        self.pool.routing = routing;
+        self
+    }
+
+    /// How uniques are generated for tasks without one (default SHA-1 of function + workload).
+    pub fn unique_mode(mut self, mode: UniqueMode) -> Self {
+        self.settings.unique_mode = mode;
+        self
+    }
+
+    /// A prefix put before every function name (GearmanBundle's `job_prefix`).
+    pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
+        self.settings.prefix = prefix.into();
+        self
+    }
+
+    /// Label sent with `SET_CLIENT_ID` on every connection.
+    pub fn client_id(mut self, id: impl Into<String>) -> Self {
+        self.pool.client_id = Some(id.into());
+        self
+    }
+
+    /// Ask servers to forward `WORK_EXCEPTION` (default on). Off, gearmand turns exceptions
+    /// into plain `WORK_FAIL`.
+    pub fn exceptions(mut self, enabled: bool) -> Self {
+        self.exceptions = enabled;
+        self
+    }
+
+    /// Largest reply body accepted (default 64 MiB; up to `u32::MAX`).
+    pub fn max_body_len(mut self, max: u32) -> Self {
+        self.pool.connect.max_body_len = max;
+        self
+    }
+
+    /// Checks the settings and builds the client (no connection is opened yet).
+    pub fn build(self) -> Result<Client> {
+        let mut servers = self.servers?;
+        if servers.is_empty() {
+            servers = resolve_server_list("")?;
+        }
+        if let Some(id) = &self.pool.client_id {
+            validate::client_id(id.as_bytes())?;
+        }
+        validate::delimited("function prefix", &self.settings.prefix)?;
+        let mut pool = self.pool;
+        if self.exceptions {
+            pool.server_options.push("exceptions".to_owned());
+        }
+        Ok(Client {
+            pool: ConnectionPool::new(servers, pool),
+            settings: self.settings,
+        })
+    }
+}
+
+/// A Gearman client: submits jobs (foreground or background, at any priority), asks for
+/// their status, and runs many tasks at once through a [`TaskSet`].
+///
+/// Every call blocks the calling thread and every wait has a deadline. A `Client` holds no
+/// locks and is `Send`: share one between threads behind a `Mutex`, or give each thread its own.
+///
+/// ```no_run
+/// use gearman_sync::Client;
+/// let mut client = Client::new("127.0.0.1:4730")?;
+/// let reversed = client.do_normal("reverse", "hello")?;
+/// assert_eq!(reversed, b"olleh");
+/// let handle = client.do_background("send_mail", "to=ops")?;
+/// println!("{:?}", client.status(&handle)?);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    pool: ConnectionPool,
+    settings: Settings,
+}
+
+impl Client {
+    /// A client for `servers` with default settings; an empty list means `GEARMAN_SERVERS`,
+    /// then `127.0.0.1:4730`. No connection is opened until the first request.
+    pub fn new<S: ToServers + ?Sized>(servers: &S) -> Result<Client> {
+        Client::builder().servers(servers).build()
+    }
+
+    /// A builder for non-default settings.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The configured servers, in order.
+    pub fn servers(&self) -> Vec<ServerAddr> {
+        (0..self.pool.len())
+            .map(|index| self.pool.server(index).clone())
+            .collect()
+    }
+
+    /// Sets the label sent with `SET_CLIENT_ID`, now on open connections and on every later
+    /// connect.
+    pub fn set_client_id(&mut self, id: &str) -> Result<()> {
+        let packet = Packet::set_client_id(id.as_bytes())?;
+        self.pool.options_mut().client_id = Some(id.to_owned());
+        let open: Vec<usize> = self.pool.connected().collect();
+        for index in open {
+            if let Some(conn) = self.pool.connection(index) {
+                if let Err(error) = conn.send(&packet) {
+                    self.pool.mark_failed(index, &error);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// An empty task set borrowing this client.
+    pub fn task_set<'a>(&mut self) -> TaskSet<'_, 'a> {
+        TaskSet::new(self)
+    }
+
+    /// Runs one task to its end and returns the result of a foreground job (or, for a
+    /// background task, the handle's bytes). The task's callbacks fire as usual.
+    pub fn do_task(&mut self, task: Task<'_>) -> Result<Vec<u8>> {
+        let timeout = task.timeout.unwrap_or(self.settings.job_timeout);
+        let mut set = self.task_set();
+        let id = set.add_task(task)?;
+        set.wait(timeout)?;
+        match set.take_outcome(id) {
+            Some(outcome) => outcome.into_result(),
+            None => Err(Error::Timeout {
+                during: "waiting for the job",
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Runs a foreground job at normal priority and returns its result (PECL `doNormal`).
+    pub fn do_normal(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
+        self.do_task(Task::new(function, workload))
+    }
+
+    /// Runs a foreground job at high priority (PECL `doHigh`).
+    pub fn do_high(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
+        self.do_task(Task::new(function, workload).priority(Priority::High))
+    }
+
+    /// Runs a foreground job at low priority (PECL `doLow`).
+    pub fn do_low(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
+        self.do_task(Task::new(function, workload).priority(Priority::Low))
+    }
+
+    /// Submits a background task and returns its handle once the server created it.
+    pub fn submit_background(&mut self, task: Task<'_>) -> Result<JobHandle> {
+        let timeout = task.timeout.unwrap_or(self.settings.request_timeout);
+        let mut set = self.task_set();
+        let id = set.add_task(task.background())?;
+        set.wait(timeout)?;
+        match set.take_outcome(id) {
+            Some(TaskOutcome::Submitted(handle)) => Ok(handle),
+            Some(TaskOutcome::Failed(error)) => Err(error),
+            _ => Err(Error::Timeout {
+                during: "waiting for JOB_CREATED",
+                after: timeout,
+            }),
+        }
+    }
+
+    /// Submits a background job at normal priority (PECL `doBackground`).
+    pub fn do_background(
+        &mut self,
+        function: &str,
+        workload: impl Into<Vec<u8>>,
+    ) -> Result<JobHandle> {
+        self.submit_background(Task::new(function, workload))
+    }
+
+    /// Submits a background job at high priority (PECL `doHighBackground`).
+    pub fn do_high_background(
+        &mut self,
+        function: &str,
+        workload: impl Into<Vec<u8>>,
+    ) -> Result<JobHandle> {
+        self.submit_background(Task::new(function, workload).priority(Priority::High))
+    }
+
+    /// Submits a background job at low priority (PECL `doLowBackground`).
+    pub fn do_low_background(
+        &mut self,
+        function: &str,
+        workload: impl Into<Vec<u8>>,
+    ) -> Result<JobHandle> {
+        self.submit_background(Task::new(function, workload).priority(Priority::Low))
+    }
+
+    /// Submits a background job that becomes runnable at `when` (`SUBMIT_JOB_EPOCH`).
+    ///
+    /// gearmand before 2.0 runs such jobs late: it checks the time only when a worker asks for
+    /// work, and a future job holds back the function's low-priority jobs until it is due.
+    pub fn schedule(
+        &mut self,
+        function: &str,
+        workload: impl Into<Vec<u8>>,
+        when: SystemTime,
+    ) -> Result<JobHandle> {
+        self.submit_background(Task::new(function, workload).run_at(when))
+    }
+
+    /// Asks the server that issued `handle` for the job's status (`GET_STATUS`).
+    pub fn status(&mut self, handle: &JobHandle) -> Result<JobStatus> {
+        let packet = Packet::get_status(handle.as_bytes())?;
+        let reply = match self.pool.index_of(handle.server()) {
+            Some(index) => self.request(index, &packet, PacketType::StatusRes)?,
+            None => {
+                let mut conn =
+                    crate::net::Connection::connect(handle.server(), &self.pool.options().connect)?;
+                conn.send(&packet)?;
+                self.await_reply(&mut conn, PacketType::StatusRes)?
+            }
+        };
+        parse_status(&reply, 1, handle.server())
+    }
+
+    /// Looks a job up by its unique ID (`GET_STATUS_UNIQUE`), asking the servers in turn
+    /// (the hashed one first with [`Routing::UniqueHash`]) until one knows it.
+    pub fn status_by_unique(&mut self, unique: &str) -> Result<UniqueJobStatus> {
+        let packet = Packet::get_status_unique(unique.as_bytes())?;
+        let count = self.pool.len();
+        let first = match self.pool.options().routing {
+            Routing::UniqueHash if count > 0 => {
+                crate::net::perl_hash(unique.as_bytes()) as usize % count
+            }
+            _ => 0,
+        };
+        let mut last = None;
+        let mut last_error = None;
+        for offset in 0..count {
+            let index = (first + offset) % count;
+            match self.request(index, &packet, PacketType::StatusResUnique) {
+                Ok(reply) => {
+                    let server = self.pool.server(index).clone();
+                    let status = parse_status(&reply, 1, &server)?;
+                    let clients = parse_number(&reply, 5, "client_count", &server)?;
+                    let found = UniqueJobStatus {
+                        server,
+                        status,
+                        clients,
+                    };
+                    if status.known {
+                        return Ok(found);
+                    }
+                    last = Some(found);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        match (last, last_error) {
+            (Some(found), _) => Ok(found),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(Error::NoJobServers(self.pool.failures())),
+        }
+    }
+
+    /// Sends `ECHO_REQ` to the next server and returns the echoed bytes.
+    pub fn echo(&mut self, data: impl AsRef<[u8]>) -> Result<Vec<u8>> {
+        let packet = Packet::echo_req(data.as_ref())?;
+        let index = self.pool.checkout(None)?;
+        Ok(self
+            .request(index, &packet, PacketType::EchoRes)?
+            .into_tail())
+    }
+
+    /// Applies the function prefix and checks the resulting name.
+    fn wire_function(&self, function: &[u8]) -> Result<Vec<u8>, ArgumentError> {
+        validate::function(function)?;
+        let mut name = Vec::with_capacity(self.settings.prefix.len() + function.len());
+        name.extend_from_slice(&self.settings.prefix);
+        name.extend_from_slice(function);
+        validate::function(&name)?;
+        Ok(name)
+    }
+
+    /// Sends `packet` to server `index` and waits for a reply of type `expect`.
+    fn request(&mut self, index: usize, packet: &Packet, expect: PacketType) -> Result<Packet> {
+        let conn = self.pool.ensure_connected(index)?;
+        let sent = conn.send(packet);
+        let result = match sent {
+            Ok(()) => {
+                let timeout = self.settings.request_timeout;
+                let started = Instant::now();
+                wait_for(conn, expect, started + timeout, started)
+            }
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &result {
+            if !matches!(error, Error::Server { .. }) {
+                self.pool.mark_failed(index, error);
+            }
+        }
+        result
+    }
+
+    fn await_reply(&self, conn: &mut crate::net::Connection, expect: PacketType) -> Result<Packet> {
+        let started = Instant::now();
+        wait_for(
+            conn,
+            expect,
+            started + self.settings.request_timeout,
+            started,
+        )
+    }
+}
+
+/// Reads packets until one of type `expect` (or an `ERROR`) arrives; others are skipped.
+fn wait_for(
+    conn: &mut crate::net::Connection,
+    expect: PacketType,
+    deadline: Instant,
+    started: Instant,
+) -> Result<Packet> {
+    loop {
+        let packet = conn.recv(deadline, "waiting for a reply", started)?;
+        if packet.kind() == expect {
+            return Ok(packet);
+        }
+        if packet.kind() == PacketType::Error {
+            return Err(Error::Server {
+                server: conn.server().to_string(),
+                code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
+                text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
+            });
+        }
+        log::debug!(
+            "{}: skipping {} while waiting for {expect}",
+            conn.server(),
+            packet.kind()
+        );
+    }
+}
+
+fn parse_number(
+    packet: &Packet,
+    index: usize,
+    field: &'static str,
+    server: &ServerAddr,
+) -> Result<u32> {
+    parse_decimal(packet.arg(index)).ok_or_else(|| Error::Protocol {
+        server: server.to_string(),
+        source: ProtocolError::InvalidNumber {
+            kind: packet.kind(),
+            field,
+            value: String::from_utf8_lossy(&packet.arg(index)[..packet.arg(index).len().min(64)])
+                .into_owned(),
+        },
+    })
+}
+
+/// Reads known/running/numerator/denominator starting at argument `first`.
+fn parse_status(packet: &Packet, first: usize, server: &ServerAddr) -> Result<JobStatus> {
+    Ok(JobStatus {
+        known: parse_number(packet, first, "known", server)? != 0,
+        running: parse_number(packet, first + 1, "running", server)? != 0,
+        numerator: parse_number(packet, first + 2, "numerator", server)?,
+        denominator: parse_number(packet, first + 3, "denominator", server)?,
+    })
+}

@@ -1,0 +1,241 @@
+//! A task: one job submission with its settings and callbacks.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::job::JobHandle;
+use crate::protocol::PacketType;
+
+/// Job priority. gearmand hands out HIGH before NORMAL before LOW, FIFO within one priority.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Priority {
+    /// Runs before normal and low jobs.
+    High,
+    /// The default.
+    #[default]
+    Normal,
+    /// Runs after high and normal jobs.
+    Low,
+}
+
+pub(crate) type DataCallback<'a> = Box<dyn FnMut(&[u8]) + 'a>;
+pub(crate) type CreatedCallback<'a> = Box<dyn FnMut(&JobHandle) + 'a>;
+
+#[derive(Default)]
+pub(crate) struct Callbacks<'a> {
+    pub(crate) on_created: Option<CreatedCallback<'a>>,
+    pub(crate) on_data: Option<DataCallback<'a>>,
+    pub(crate) on_warning: Option<DataCallback<'a>>,
+    pub(crate) on_status: Option<Box<dyn FnMut(u32, u32) + 'a>>,
+    pub(crate) on_complete: Option<DataCallback<'a>>,
+    pub(crate) on_fail: Option<Box<dyn FnMut() + 'a>>,
+    pub(crate) on_exception: Option<DataCallback<'a>>,
+    pub(crate) on_retry: Option<Box<dyn FnMut(u32) + 'a>>,
+}
+
+/// One job to submit: function, workload (raw bytes), unique, priority, background flag, retry
+/// count, and callbacks stored as boxed closures (gearman-ruby's `Task`).
+///
+/// Callbacks may borrow local state (`'a`); they run on the thread that calls
+/// [`TaskSet::wait`](crate::TaskSet::wait) or [`Client::do_task`](crate::Client::do_task).
+///
+/// ```
+/// use gearman_sync::{Priority, Task};
+/// let mut progress = Vec::new();
+/// let task = Task::new("reverse", "hello")
+///     .unique("greeting-1")
+///     .priority(Priority::High)
+///     .retries(2)
+///     .on_status(|numerator, denominator| progress.push((numerator, denominator)))
+///     .on_complete(|result| println!("{}", String::from_utf8_lossy(result)));
+/// assert_eq!(task.function(), b"reverse");
+/// ```
+pub struct Task<'a> {
+    pub(crate) function: Vec<u8>,
+    pub(crate) workload: Vec<u8>,
+    pub(crate) unique: Option<Vec<u8>>,
+    pub(crate) priority: Priority,
+    pub(crate) background: bool,
+    pub(crate) run_at: Option<u64>,
+    pub(crate) retries: u32,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) callbacks: Callbacks<'a>,
+}
+
+impl fmt::Debug for Task<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Task")
+            .field("function", &String::from_utf8_lossy(&self.function))
+            .field("workload_len", &self.workload.len())
+            .field(
+                "unique",
+                &self.unique.as_deref().map(String::from_utf8_lossy),
+            )
+            .field("priority", &self.priority)
+            .field("background", &self.background)
+            .field("run_at", &self.run_at)
+            .field("retries", &self.retries)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Task<'a> {
+    /// A foreground task at normal priority. The workload is taken as bytes, never re-encoded.
+    pub fn new(function: impl Into<Vec<u8>>, workload: impl Into<Vec<u8>>) -> Task<'a> {
+        Task {
+            function: function.into(),
+            workload: workload.into(),
+            unique: None,
+            priority: Priority::Normal,
+            background: false,
+            run_at: None,
+            retries: 0,
+            timeout: None,
+            callbacks: Callbacks::default(),
+        }
+    }
+
+    /// Sets the unique ID (at most 63 bytes, no NUL), used as given. Without one, the client's
+    /// [`UniqueMode`](crate::client::UniqueMode) decides.
+    pub fn unique(mut self, unique: impl Into<Vec<u8>>) -> Self {
+        self.unique = Some(unique.into());
+        self
+    }
+
+    /// Sets the priority.
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Submits as a background job: the task ends at `JOB_CREATED` with a handle.
+    pub fn background(mut self) -> Self {
+        self.background = true;
+        self
+    }
+
+    /// Schedules the job for a time (`SUBMIT_JOB_EPOCH`, always background, normal priority).
+    ///
+    /// gearmand before 2.0 checks the time only when a worker asks for work, so such a job
+    /// can run later than asked, and a future job blocks the function's low-priority queue.
+    pub fn run_at(mut self, when: SystemTime) -> Self {
+        let seconds = when
+            .duration_since(UNIX_EPOCH)
+            .map(|since| since.as_secs())
+            .unwrap_or(0);
+        self.run_at = Some(seconds);
+        self.background = true;
+        self
+    }
+
+    /// Resubmits up to `retries` times after `WORK_FAIL` (firing `on_retry`).
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
+
+    /// Deadline for [`Client::do_task`](crate::Client::do_task) (defaults to the client's).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Called with the handle once the server created the job.
+    pub fn on_created(mut self, callback: impl FnMut(&JobHandle) + 'a) -> Self {
+        self.callbacks.on_created = Some(Box::new(callback));
+        self
+    }
+
+    /// Called for each `WORK_DATA` chunk.
+    pub fn on_data(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
+        self.callbacks.on_data = Some(Box::new(callback));
+        self
+    }
+
+    /// Called for each `WORK_WARNING`.
+    pub fn on_warning(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
+        self.callbacks.on_warning = Some(Box::new(callback));
+        self
+    }
+
+    /// Called for each `WORK_STATUS` with numerator and denominator.
+    pub fn on_status(mut self, callback: impl FnMut(u32, u32) + 'a) -> Self {
+        self.callbacks.on_status = Some(Box::new(callback));
+        self
+    }
+
+    /// Called with the result on `WORK_COMPLETE`.
+    pub fn on_complete(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
+        self.callbacks.on_complete = Some(Box::new(callback));
+        self
+    }
+
+    /// Called on the final `WORK_FAIL` (after retries are used up).
+    pub fn on_fail(mut self, callback: impl FnMut() + 'a) -> Self {
+        self.callbacks.on_fail = Some(Box::new(callback));
+        self
+    }
+
+    /// Called with the exception data on `WORK_EXCEPTION`.
+    pub fn on_exception(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
+        self.callbacks.on_exception = Some(Box::new(callback));
+        self
+    }
+
+    /// Called with the attempt number (1 = first retry) before each resubmission.
+    pub fn on_retry(mut self, callback: impl FnMut(u32) + 'a) -> Self {
+        self.callbacks.on_retry = Some(Box::new(callback));
+        self
+    }
+
+    /// The function name (without the client's prefix).
+    pub fn function(&self) -> &[u8] {
+        &self.function
+    }
+
+    /// The workload.
+    pub fn workload(&self) -> &[u8] {
+        &self.workload
+    }
+
+    /// The packet type this task is submitted with.
+    pub(crate) fn submit_type(&self) -> PacketType {
+        if self.run_at.is_some() {
+            return PacketType::SubmitJobEpoch;
+        }
+        match (self.background, self.priority) {
+            (false, Priority::High) => PacketType::SubmitJobHigh,
+            (false, Priority::Normal) => PacketType::SubmitJob,
+            (false, Priority::Low) => PacketType::SubmitJobLow,
+            (true, Priority::High) => PacketType::SubmitJobHighBg,
+            (true, Priority::Normal) => PacketType::SubmitJobBg,
+            (true, Priority::Low) => PacketType::SubmitJobLowBg,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submit_types() {
+        assert_eq!(Task::new("f", "").submit_type(), PacketType::SubmitJob);
+        assert_eq!(
+            Task::new("f", "")
+                .priority(Priority::Low)
+                .background()
+                .submit_type(),
+            PacketType::SubmitJobLowBg
+        );
+        assert_eq!(
+            Task::new("f", "").run_at(SystemTime::now()).submit_type(),
+            PacketType::SubmitJobEpoch
+        );
+        assert_eq!(
+            Task::new("f", "").priority(Priority::High).submit_type(),
+            PacketType::SubmitJobHigh
+        );
+    }
+}

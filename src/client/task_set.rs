@@ -1,0 +1,634 @@
+//! A set of tasks submitted together (pipelined) and waited on together.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::job::JobHandle;
+use super::task::Task;
+use super::Client;
+use crate::error::{Error, Result};
+use crate::net::wait_readable;
+use crate::protocol::{parse_decimal, Packet, PacketType};
+
+/// Identifies a task within its [`TaskSet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(usize);
+
+impl TaskId {
+    /// The task's position in the set (0 for the first task added).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// How a task ended.
+#[derive(Debug)]
+pub enum TaskOutcome {
+    /// A foreground job completed with this result.
+    Completed(Vec<u8>),
+    /// A background job was created (nothing more is reported for it).
+    Submitted(JobHandle),
+    /// The task did not succeed: [`Error::JobFailed`], [`Error::JobException`],
+    /// [`Error::Server`], [`Error::SubmitUnconfirmed`], [`Error::JobLost`], [`Error::Timeout`] ...
+    Failed(Error),
+}
+
+impl TaskOutcome {
+    /// The result of a completed foreground job, or the error.
+    pub fn into_result(self) -> Result<Vec<u8>> {
+        match self {
+            TaskOutcome::Completed(data) => Ok(data),
+            TaskOutcome::Submitted(handle) => Ok(handle.as_bytes().to_vec()),
+            TaskOutcome::Failed(error) => Err(error),
+        }
+    }
+}
+
+/// Which tasks ended during one [`TaskSet::wait`] call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaitSummary {
+    /// Completed foreground tasks and created background tasks.
+    pub completed: Vec<TaskId>,
+    /// Tasks that failed (WORK_FAIL, WORK_EXCEPTION, server ERROR, lost connection ...).
+    pub failed: Vec<TaskId>,
+    /// Tasks still unfinished when the deadline passed.
+    pub timed_out: Vec<TaskId>,
+}
+
+impl WaitSummary {
+    /// True when every task that ended in this wait completed.
+    pub fn all_completed(&self) -> bool {
+        self.failed.is_empty() && self.timed_out.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    AwaitingCreated,
+    Running,
+    Done,
+}
+
+struct Entry<'a> {
+    task: Task<'a>,
+    unique: Vec<u8>,
+    server: usize,
+    handle: Vec<u8>,
+    attempts: u32,
+    state: State,
+    timed_out: bool,
+    outcome: Option<TaskOutcome>,
+}
+
+/// Tasks submitted together and waited on together (gearman-ruby's `TaskSet`, PECL's
+/// `addTask`/`runTasks`).
+///
+/// [`add_task`](TaskSet::add_task) sends at once, without waiting for `JOB_CREATED`, spreading
+/// tasks over the pool; [`wait`](TaskSet::wait) drives every connection until all tasks end or
+/// the deadline passes. Replies are matched to tasks by a per-connection queue (`JOB_CREATED`,
+/// `ERROR`) and by (server, handle) for `WORK_*`, so the cost per packet does not grow with the
+/// number of tasks.
+///
+/// Callbacks of several tasks that share state borrow it through a `RefCell` (each closure
+/// is a separate borrower); alternatively read each task's [`TaskOutcome`] after waiting.
+///
+/// ```no_run
+/// use std::cell::RefCell;
+/// use std::time::Duration;
+/// use gearman_sync::{Client, Task, TaskOutcome};
+/// let mut client = Client::new("127.0.0.1:4730")?;
+/// let results = RefCell::new(Vec::new());
+/// let mut set = client.task_set();
+/// let mut ids = Vec::new();
+/// for word in ["one", "two", "three"] {
+///     let task = Task::new("reverse", word).on_complete(|r| results.borrow_mut().push(r.to_vec()));
+///     ids.push(set.add_task(task)?);
+/// }
+/// let summary = set.wait(Duration::from_secs(10))?;
+/// assert!(summary.all_completed());
+/// assert!(matches!(set.outcome(ids[0]), Some(TaskOutcome::Completed(r)) if r == b"eno"));
+/// drop(set);
+/// assert_eq!(results.into_inner().len(), 3);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
+pub struct TaskSet<'c, 'a> {
+    client: &'c mut Client,
+    entries: Vec<Entry<'a>>,
+    awaiting_created: Vec<VecDeque<usize>>,
+    by_handle: HashMap<(usize, Vec<u8>), VecDeque<usize>>,
+    outstanding: Vec<usize>,
+    open: usize,
+    finished: Vec<usize>,
+    since_pump: usize,
+    scratch_servers: Vec<usize>,
+    scratch_ready: Vec<bool>,
+}
+
+impl fmt::Debug for TaskSet<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSet")
+            .field("tasks", &self.entries.len())
+            .field("open", &self.open)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Read replies that are already waiting after this many submissions, so a long pipeline
+/// never leaves the server's replies piling up unread.
+const PUMP_EVERY: usize = 256;
+
+impl<'c, 'a> TaskSet<'c, 'a> {
+    pub(crate) fn new(client: &'c mut Client) -> TaskSet<'c, 'a> {
+        let servers = client.pool.len();
+        TaskSet {
+            client,
+            entries: Vec::new(),
+            awaiting_created: vec![VecDeque::new(); servers],
+            by_handle: HashMap::new(),
+            outstanding: vec![0; servers],
+            open: 0,
+            finished: Vec::new(),
+            since_pump: 0,
+            scratch_servers: Vec::new(),
+            scratch_ready: Vec::new(),
+        }
+    }
+
+    /// Submits `task` now and returns its id. Fails without sending anything on invalid
+    /// arguments or when no server is reachable.
+    pub fn add_task(&mut self, task: Task<'a>) -> Result<TaskId> {
+        let wire_function = self.client.wire_function(&task.function)?;
+        let unique = match &task.unique {
+            Some(unique) => unique.clone(),
+            None => self
+                .client
+                .settings
+                .unique_mode
+                .generate(&wire_function, &task.workload)
+                .unwrap_or_default(),
+        };
+        crate::protocol::validate::unique(&unique)?;
+        let id = self.entries.len();
+        self.entries.push(Entry {
+            task,
+            unique,
+            server: 0,
+            handle: Vec::new(),
+            attempts: 0,
+            state: State::Done,
+            timed_out: false,
+            outcome: None,
+        });
+        if let Err(error) = self.submit(id) {
+            self.entries.pop();
+            return Err(error);
+        }
+        self.since_pump += 1;
+        if self.since_pump >= PUMP_EVERY {
+            self.since_pump = 0;
+            self.pump(Some(Duration::ZERO))?;
+        }
+        Ok(TaskId(id))
+    }
+
+    /// Sends entry `id` to a healthy server; on a failed write tries the next one.
+    fn submit(&mut self, id: usize) -> Result<()> {
+        let wire_function = self.client.wire_function(&self.entries[id].task.function)?;
+        for _ in 0..self.client.pool.len().max(1) {
+            let entry = &self.entries[id];
+            let routing_key = (!entry.unique.is_empty()).then_some(entry.unique.as_slice());
+            let server = self.client.pool.checkout(routing_key)?;
+            let Some(conn) = self.client.pool.connection(server) else {
+                continue;
+            };
+            let task = &entry.task;
+            let kind = task.submit_type();
+            let epoch;
+            let queued = match task.run_at {
+                Some(at) => {
+                    epoch = at.to_string();
+                    conn.queue_request(
+                        kind,
+                        &[
+                            &wire_function,
+                            &entry.unique,
+                            epoch.as_bytes(),
+                            &task.workload,
+                        ],
+                    )
+                }
+                None => conn.queue_request(kind, &[&wire_function, &entry.unique, &task.workload]),
+            };
+            queued?;
+            match conn.flush() {
+                Ok(()) => {
+                    let entry = &mut self.entries[id];
+                    entry.server = server;
+                    entry.state = State::AwaitingCreated;
+                    entry.attempts += 1;
+                    self.awaiting_created[server].push_back(id);
+                    self.outstanding[server] += 1;
+                    self.open += 1;
+                    return Ok(());
+                }
+                Err(error) => self.fail_server(server, error),
+            }
+        }
+        Err(Error::NoJobServers(self.client.pool.failures()))
+    }
+
+    /// Waits until every task has ended or `timeout` passes. Tasks still open at the deadline
+    /// end with [`Error::Timeout`] (or [`Error::SubmitUnconfirmed`] when the server never
+    /// confirmed them). Returns which tasks ended during this call and how.
+    pub fn wait(&mut self, timeout: Duration) -> Result<WaitSummary> {
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let first_finished = self.finished.len();
+        loop {
+            self.dispatch_all_buffered();
+            if self.open == 0 {
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                self.time_out_open(timeout);
+                break;
+            }
+            self.pump(Some(deadline - now))?;
+        }
+        let mut summary = WaitSummary::default();
+        for &id in &self.finished[first_finished..] {
+            let entry = &self.entries[id];
+            let list = match &entry.outcome {
+                _ if entry.timed_out => &mut summary.timed_out,
+                Some(TaskOutcome::Completed(_)) | Some(TaskOutcome::Submitted(_)) => {
+                    &mut summary.completed
+                }
+                _ => &mut summary.failed,
+            };
+            list.push(TaskId(id));
+        }
+        Ok(summary)
+    }
+
+    /// The outcome of a finished task (`None` while it is open).
+    pub fn outcome(&self, id: TaskId) -> Option<&TaskOutcome> {
+        self.entries.get(id.0)?.outcome.as_ref()
+    }
+
+    /// Takes a finished task's outcome out of the set (`None` while open or once taken).
+    pub fn take_outcome(&mut self, id: TaskId) -> Option<TaskOutcome> {
+        self.entries.get_mut(id.0)?.outcome.take()
+    }
+
+    /// The job handle of a task, once the server created it.
+    pub fn handle(&self, id: TaskId) -> Option<JobHandle> {
+        let entry = self.entries.get(id.0)?;
+        if entry.handle.is_empty() {
+            return None;
+        }
+        Some(JobHandle::new(
+            self.client.pool.server(entry.server).clone(),
+            entry.handle.clone(),
+        ))
+    }
+
+    /// Number of tasks added.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when no task was added.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of tasks not yet ended.
+    pub fn open(&self) -> usize {
+        self.open
+    }
+
+    /// Polls the connections that have open tasks, reads what is readable and dispatches it.
+    fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
+        self.scratch_servers.clear();
+        self.scratch_servers
+            .extend((0..self.outstanding.len()).filter(|&server| self.outstanding[server] > 0));
+        let mut ready = std::mem::take(&mut self.scratch_ready);
+        let mut indices = Vec::with_capacity(self.scratch_servers.len());
+        let polled = {
+            let pool = &self.client.pool;
+            let mut streams = Vec::with_capacity(self.scratch_servers.len());
+            for &server in &self.scratch_servers {
+                if let Some(stream) = pool.stream(server) {
+                    indices.push(server);
+                    streams.push(stream);
+                }
+            }
+            wait_readable(&streams, timeout, &mut ready)
+        };
+        polled.map_err(|source| Error::Io {
+            server: "poll(2)".to_owned(),
+            source,
+        })?;
+        for (position, server) in indices.into_iter().enumerate() {
+            if !ready[position] {
+                continue;
+            }
+            let read = match self.client.pool.connection(server) {
+                Some(conn) => conn.read_some().map(|_| ()),
+                None => continue,
+            };
+            match read {
+                Ok(()) => self.dispatch_buffered(server),
+                Err(error) => self.fail_server(server, error),
+            }
+        }
+        self.scratch_ready = ready;
+        Ok(())
+    }
+
+    fn dispatch_all_buffered(&mut self) {
+        for server in 0..self.outstanding.len() {
+            if self.outstanding[server] > 0 {
+                self.dispatch_buffered(server);
+            }
+        }
+    }
+
+    /// Decodes and handles every complete packet buffered for `server`.
+    fn dispatch_buffered(&mut self, server: usize) {
+        loop {
+            let next = match self.client.pool.connection(server) {
+                Some(conn) if conn.buffered() > 0 => conn.next_buffered(),
+                _ => return,
+            };
+            match next {
+                Ok(Some(packet)) => self.handle_packet(server, packet),
+                Ok(None) => return,
+                Err(error) => {
+                    self.fail_server(server, error);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_packet(&mut self, server: usize, packet: Packet) {
+        match packet.kind() {
+            PacketType::JobCreated => self.on_job_created(server, packet.arg(0)),
+            PacketType::Error => {
+                let Some(id) = self.awaiting_created[server].pop_front() else {
+                    log::warn!(
+                        "{}: ERROR with no request waiting",
+                        self.server_name(server)
+                    );
+                    return;
+                };
+                let error = Error::Server {
+                    server: self.server_name(server),
+                    code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
+                    text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
+                };
+                if self.entries[id].state == State::AwaitingCreated {
+                    self.finish(id, TaskOutcome::Failed(error));
+                }
+            }
+            PacketType::WorkData | PacketType::WorkWarning | PacketType::WorkStatus => {
+                let Some(id) = self.rotate(server, packet.arg(0)) else {
+                    return;
+                };
+                let callbacks = &mut self.entries[id].task.callbacks;
+                match packet.kind() {
+                    PacketType::WorkData => {
+                        if let Some(callback) = callbacks.on_data.as_mut() {
+                            callback(packet.arg(1));
+                        }
+                    }
+                    PacketType::WorkWarning => {
+                        if let Some(callback) = callbacks.on_warning.as_mut() {
+                            callback(packet.arg(1));
+                        }
+                    }
+                    _ => {
+                        if let Some(callback) = callbacks.on_status.as_mut() {
+                            let numerator = parse_decimal(packet.arg(1)).unwrap_or(0);
+                            let denominator = parse_decimal(packet.arg(2)).unwrap_or(0);
+                            callback(numerator, denominator);
+                        }
+                    }
+                }
+            }
+            PacketType::WorkComplete => {
+                if let Some(id) = self.take_running(server, packet.arg(0)) {
+                    let data = packet.into_tail();
+                    if let Some(callback) = self.entries[id].task.callbacks.on_complete.as_mut() {
+                        callback(&data);
+                    }
+                    self.finish(id, TaskOutcome::Completed(data));
+                }
+            }
+            PacketType::WorkFail => {
+                if let Some(id) = self.take_running(server, packet.arg(0)) {
+                    self.on_work_fail(id);
+                }
+            }
+            PacketType::WorkException => {
+                if let Some(id) = self.take_running(server, packet.arg(0)) {
+                    let handle = String::from_utf8_lossy(packet.arg(0)).into_owned();
+                    let data = packet.into_tail();
+                    if let Some(callback) = self.entries[id].task.callbacks.on_exception.as_mut() {
+                        callback(&data);
+                    }
+                    self.finish(
+                        id,
+                        TaskOutcome::Failed(Error::JobException { handle, data }),
+                    );
+                }
+            }
+            other => log::debug!(
+                "{}: ignoring unexpected {other} packet in a task set",
+                self.server_name(server)
+            ),
+        }
+    }
+
+    fn on_job_created(&mut self, server: usize, handle: &[u8]) {
+        let Some(id) = self.awaiting_created[server].pop_front() else {
+            log::warn!(
+                "{}: JOB_CREATED with no submission waiting",
+                self.server_name(server)
+            );
+            return;
+        };
+        if self.entries[id].state != State::AwaitingCreated {
+            return; // timed out meanwhile; the job exists but nobody waits for it
+        }
+        let job = JobHandle::new(self.client.pool.server(server).clone(), handle.to_vec());
+        let entry = &mut self.entries[id];
+        entry.handle = handle.to_vec();
+        if let Some(callback) = entry.task.callbacks.on_created.as_mut() {
+            callback(&job);
+        }
+        if entry.task.background {
+            self.finish(id, TaskOutcome::Submitted(job));
+        } else {
+            entry.state = State::Running;
+            self.by_handle
+                .entry((server, handle.to_vec()))
+                .or_default()
+                .push_back(id);
+        }
+    }
+
+    /// The task that gets the next copy of a non-terminal packet for `handle`: coalesced
+    /// submissions share a handle and each receives its own copy, so the tasks take turns.
+    fn rotate(&mut self, server: usize, handle: &[u8]) -> Option<usize> {
+        let queue = self.by_handle.get_mut(&(server, handle.to_vec()))?;
+        let id = queue.pop_front()?;
+        queue.push_back(id);
+        Some(id)
+    }
+
+    /// The task that takes a terminal packet for `handle`, removed from the routing table.
+    fn take_running(&mut self, server: usize, handle: &[u8]) -> Option<usize> {
+        let key = (server, handle.to_vec());
+        let queue = self.by_handle.get_mut(&key)?;
+        let id = queue.pop_front();
+        if queue.is_empty() {
+            self.by_handle.remove(&key);
+        }
+        if id.is_none() {
+            log::debug!(
+                "{}: result for finished job ignored",
+                self.server_name(server)
+            );
+        }
+        id
+    }
+
+    fn on_work_fail(&mut self, id: usize) {
+        let entry = &mut self.entries[id];
+        let retries_used = entry.attempts.saturating_sub(1);
+        if retries_used < entry.task.retries {
+            let attempt = retries_used + 1;
+            if let Some(callback) = entry.task.callbacks.on_retry.as_mut() {
+                callback(attempt);
+            }
+            self.close_entry(id);
+            entry_reset(&mut self.entries[id]);
+            if let Err(error) = self.submit(id) {
+                self.finish_closed(id, TaskOutcome::Failed(error));
+            }
+            return;
+        }
+        if let Some(callback) = entry.task.callbacks.on_fail.as_mut() {
+            callback();
+        }
+        let handle = String::from_utf8_lossy(&entry.handle).into_owned();
+        self.finish(id, TaskOutcome::Failed(Error::JobFailed { handle }));
+    }
+
+    /// Removes entry `id` from the open count and its server's outstanding count.
+    fn close_entry(&mut self, id: usize) {
+        let entry = &mut self.entries[id];
+        if entry.state == State::Done {
+            return;
+        }
+        entry.state = State::Done;
+        self.open -= 1;
+        self.outstanding[entry.server] -= 1;
+    }
+
+    fn finish(&mut self, id: usize, outcome: TaskOutcome) {
+        self.close_entry(id);
+        self.finish_closed(id, outcome);
+    }
+
+    fn finish_closed(&mut self, id: usize, outcome: TaskOutcome) {
+        self.entries[id].outcome = Some(outcome);
+        self.finished.push(id);
+    }
+
+    /// Drops a failed connection and ends every task that depended on it honestly.
+    fn fail_server(&mut self, server: usize, error: Error) {
+        let reason = error.to_string();
+        let name = self.server_name(server);
+        self.client.pool.mark_failed(server, &error);
+        let waiting: Vec<usize> = self.awaiting_created[server].drain(..).collect();
+        for id in waiting {
+            if self.entries[id].state == State::AwaitingCreated {
+                let error = Error::SubmitUnconfirmed {
+                    server: name.clone(),
+                    reason: reason.clone(),
+                };
+                self.finish(id, TaskOutcome::Failed(error));
+            }
+        }
+        let lost: Vec<(usize, Vec<u8>)> = self
+            .by_handle
+            .keys()
+            .filter(|(key_server, _)| *key_server == server)
+            .cloned()
+            .collect();
+        for key in lost {
+            for id in self.by_handle.remove(&key).unwrap_or_default() {
+                let error = Error::JobLost {
+                    server: name.clone(),
+                    handle: String::from_utf8_lossy(&key.1).into_owned(),
+                    reason: reason.clone(),
+                };
+                self.finish(id, TaskOutcome::Failed(error));
+            }
+        }
+    }
+
+    fn time_out_open(&mut self, timeout: Duration) {
+        for id in 0..self.entries.len() {
+            let error = match self.entries[id].state {
+                State::Done => continue,
+                State::AwaitingCreated => Error::SubmitUnconfirmed {
+                    server: self.server_name(self.entries[id].server),
+                    reason: format!("no JOB_CREATED within {timeout:?}"),
+                },
+                State::Running => Error::Timeout {
+                    during: "waiting for the job's result",
+                    after: timeout,
+                },
+            };
+            if self.entries[id].state == State::Running {
+                let entry = &self.entries[id];
+                let key = (entry.server, entry.handle.clone());
+                if let Some(queue) = self.by_handle.get_mut(&key) {
+                    queue.retain(|&other| other != id);
+                    if queue.is_empty() {
+                        self.by_handle.remove(&key);
+                    }
+                }
+            }
+            self.entries[id].timed_out = true;
+            self.finish(id, TaskOutcome::Failed(error));
+        }
+    }
+
+    fn server_name(&self, server: usize) -> String {
+        self.client.pool.server(server).to_string()
+    }
+}
+
+impl Drop for TaskSet<'_, '_> {
+    /// Connections that still owe a `JOB_CREATED` or `ERROR` to a task that gave up waiting
+    /// are closed, so a later request can never be matched with that stale reply.
+    fn drop(&mut self) {
+        for server in 0..self.awaiting_created.len() {
+            if !self.awaiting_created[server].is_empty() {
+                self.client.pool.discard(server);
+            }
+        }
+    }
+}
+
+fn entry_reset(entry: &mut Entry<'_>) {
+    entry.handle.clear();
+    entry.outcome = None;
+}

@@ -1,0 +1,63 @@
+//! Unique IDs for submissions without an explicit one.
+
+use crate::net::random_u64;
+
+/// How a [`Client`](crate::Client) fills in the unique ID of a task that has none.
+///
+/// gearmand merges jobs with the same function and unique ("coalescing"), so the choice
+/// decides which submissions share one execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UniqueMode {
+    /// gearman-ruby's rule (the default): lowercase hex SHA-1 of function name + workload, so
+    /// identical requests in flight at the same time run once.
+    ///
+    /// ```
+    /// use gearman_sync::client::UniqueMode;
+    /// assert_eq!(
+    ///     UniqueMode::Sha1.generate(b"unique_id", b"abcdef").as_deref(),
+    ///     Some(&b"bc2ca93d86a28cb72fedf36326d1da0cc3d4ed6a"[..])
+    /// );
+    /// ```
+    #[default]
+    Sha1,
+    /// No unique: every submission is a separate job.
+    None,
+    /// A random 32-hex-digit unique per submission (never coalesces).
+    Random,
+}
+
+impl UniqueMode {
+    /// The unique for a task of `function` with `workload`, or `None` for an empty unique.
+    pub fn generate(self, function: &[u8], workload: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            UniqueMode::Sha1 => {
+                let mut hasher = sha1_smol::Sha1::new();
+                hasher.update(function);
+                hasher.update(workload);
+                Some(hasher.digest().to_string().into_bytes())
+            }
+            UniqueMode::None => None,
+            UniqueMode::Random => {
+                Some(format!("{:016x}{:016x}", random_u64(), random_u64()).into_bytes())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes() {
+        assert_eq!(UniqueMode::None.generate(b"f", b"w"), None);
+        let first = UniqueMode::Random.generate(b"f", b"w").expect("random");
+        let second = UniqueMode::Random.generate(b"f", b"w").expect("random");
+        assert_eq!(first.len(), 32);
+        assert_ne!(first, second);
+        assert_eq!(
+            UniqueMode::Sha1.generate(b"f", b"w"),
+            UniqueMode::Sha1.generate(b"f", b"w")
+        );
+    }
+}

@@ -1,0 +1,18 @@
+//! Networking: server addresses, one [`Connection`] per server, and the round-robin
+//! [`ConnectionPool`] with health checks and reconnect backoff.
+
+mod address;
+mod backoff;
+mod connection;
+mod poll;
+mod pool;
+
+pub use address::{
+    default_servers, parse_server_list, resolve_server_list, ServerAddr, ToServers, DEFAULT_PORT,
+    DEFAULT_SERVER, SERVERS_ENV,
+};
+pub(crate) use backoff::random_u64;
+pub use backoff::Backoff;
+pub use connection::{ConnectOptions, Connection};
+pub(crate) use poll::wait_readable;
+pub use pool::{perl_hash, ConnectionPool, PoolOptions, Routing};

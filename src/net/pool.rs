@@ -1,0 +1,377 @@
+//! The server list as a round-robin pool of health-checked connections.
+
+use std::time::{Duration, Instant};
+
+use super::address::ServerAddr;
+use super::backoff::Backoff;
+use super::connection::{ConnectOptions, Connection};
+use crate::error::{Error, Result, ServerFailure};
+use crate::protocol::PacketType;
+
+/// How a pool picks the server for a new task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Routing {
+    /// Each task goes to the next healthy server in turn (the default).
+    #[default]
+    RoundRobin,
+    /// A task with a unique goes to `servers[((crc32(unique) >> 16) & 0x7fff) % n]`, the Perl
+    /// client's mapping, so equal uniques meet on one server and coalesce across clients;
+    /// tasks without a unique go round-robin. A dead server falls back to the next one.
+    UniqueHash,
+}
+
+/// Settings of a [`ConnectionPool`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolOptions {
+    /// Socket settings for every connection.
+    pub connect: ConnectOptions,
+    /// Limit on the ECHO probe that proves a new connection healthy (default 5 s).
+    pub probe_timeout: Duration,
+    /// Wait before a failed server is tried again.
+    pub backoff: Backoff,
+    /// Server choice for new tasks.
+    pub routing: Routing,
+    /// `SET_CLIENT_ID` sent on every (re)connect.
+    pub client_id: Option<String>,
+    /// `OPTION_REQ` names sent on every (re)connect, e.g. `exceptions`.
+    pub server_options: Vec<String>,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            connect: ConnectOptions::default(),
+            probe_timeout: Duration::from_secs(5),
+            backoff: Backoff::default(),
+            routing: Routing::RoundRobin,
+            client_id: None,
+            server_options: Vec::new(),
+        }
+    }
+}
+
+/// Connections idle longer than this are checked for a server-side close before reuse.
+const IDLE_CHECK_AFTER: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+struct Slot {
+    addr: ServerAddr,
+    conn: Option<Connection>,
+    last_used: Instant,
+    last_error: Option<String>,
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+/// A round-robin pool over the configured servers.
+///
+/// A server is healthy once a connect and an ECHO probe succeed; a failed server is skipped
+/// until its backoff passes, and tried anyway when no other server works. Connections are
+/// opened lazily, on first use.
+///
+/// ```no_run
+/// use gearman_sync::net::{ConnectionPool, PoolOptions, parse_server_list};
+/// let mut pool = ConnectionPool::new(parse_server_list("127.0.0.1:4730")?, PoolOptions::default());
+/// let index = pool.checkout(None)?;
+/// println!("using {}", pool.server(index));
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ConnectionPool {
+    slots: Vec<Slot>,
+    cursor: usize,
+    options: PoolOptions,
+}
+
+impl ConnectionPool {
+    /// A pool over `servers`; nothing is connected yet.
+    pub fn new(servers: Vec<ServerAddr>, options: PoolOptions) -> ConnectionPool {
+        let now = Instant::now();
+        ConnectionPool {
+            slots: servers
+                .into_iter()
+                .map(|addr| Slot {
+                    addr,
+                    conn: None,
+                    last_used: now,
+                    last_error: None,
+                    failures: 0,
+                    retry_at: None,
+                })
+                .collect(),
+            cursor: 0,
+            options,
+        }
+    }
+
+    /// The pool's settings.
+    pub fn options(&self) -> &PoolOptions {
+        &self.options
+    }
+
+    /// The pool's settings, for changes that apply to later connects.
+    pub fn options_mut(&mut self) -> &mut PoolOptions {
+        &mut self.options
+    }
+
+    /// Number of servers.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// True when no servers are configured.
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// The address of server `index`.
+    ///
+    /// # Panics
+    /// When `index >= len()`.
+    pub fn server(&self, index: usize) -> &ServerAddr {
+        &self.slots[index].addr
+    }
+
+    /// The index of a server, if it is in the pool.
+    pub fn index_of(&self, addr: &ServerAddr) -> Option<usize> {
+        self.slots.iter().position(|slot| &slot.addr == addr)
+    }
+
+    /// The open connection to server `index`, if any.
+    pub fn connection(&mut self, index: usize) -> Option<&mut Connection> {
+        let slot = self.slots.get_mut(index)?;
+        slot.last_used = Instant::now();
+        slot.conn.as_mut()
+    }
+
+    /// The stream of server `index`'s open connection, for readiness polling.
+    pub(crate) fn stream(&self, index: usize) -> Option<&std::net::TcpStream> {
+        self.slots.get(index)?.conn.as_ref().map(Connection::stream)
+    }
+
+    /// Closes server `index`'s connection without counting it as a failure (it is reopened
+    /// on next use).
+    pub fn discard(&mut self, index: usize) {
+        if let Some(conn) = self.slots.get_mut(index).and_then(|slot| slot.conn.take()) {
+            log::debug!(
+                "closing connection to {} (stale replies pending)",
+                conn.server()
+            );
+            conn.shutdown();
+        }
+    }
+
+    /// Indices of the servers with an open connection.
+    pub fn connected(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.conn.is_some())
+            .map(|(index, _)| index)
+    }
+
+    /// Picks a healthy server for a task (see [`Routing`]) and returns its index with an open,
+    /// probed connection; [`Error::NoJobServers`] when none works.
+    pub fn checkout(&mut self, unique: Option<&[u8]>) -> Result<usize> {
+        let count = self.slots.len();
+        if count == 0 {
+            return Err(Error::NoJobServers(Vec::new()));
+        }
+        let start = match (self.options.routing, unique) {
+            (Routing::UniqueHash, Some(key)) if !key.is_empty() => perl_hash(key) as usize % count,
+            _ => {
+                let start = self.cursor % count;
+                self.cursor = (start + 1) % count;
+                start
+            }
+        };
+        let now = Instant::now();
+        let mut deferred = Vec::new();
+        for offset in 0..count {
+            let index = (start + offset) % count;
+            if self.slots[index].conn.is_none()
+                && self.slots[index].retry_at.is_some_and(|at| at > now)
+            {
+                deferred.push(index);
+                continue;
+            }
+            if self.ensure_connected(index).is_ok() {
+                return Ok(index);
+            }
+        }
+        for index in deferred {
+            if self.ensure_connected(index).is_ok() {
+                return Ok(index);
+            }
+        }
+        Err(Error::NoJobServers(self.failures()))
+    }
+
+    /// Returns the connection to server `index`, connecting and probing it when needed (even
+    /// while its backoff runs). A failure is recorded and returned.
+    pub fn ensure_connected(&mut self, index: usize) -> Result<&mut Connection> {
+        let idle_check = {
+            let slot = &self.slots[index];
+            slot.conn.is_some() && slot.last_used.elapsed() >= IDLE_CHECK_AFTER
+        };
+        if idle_check {
+            let alive = match self.slots[index].conn.as_mut() {
+                Some(conn) => conn.check_alive(),
+                None => Ok(()),
+            };
+            if let Err(error) = alive {
+                self.mark_failed(index, &error);
+            }
+        }
+        if self.slots[index].conn.is_none() {
+            match open_session(&self.slots[index].addr, &self.options) {
+                Ok(conn) => {
+                    let slot = &mut self.slots[index];
+                    if slot.failures > 0 {
+                        log::info!("server {} is reachable again", slot.addr);
+                    }
+                    slot.conn = Some(conn);
+                    slot.failures = 0;
+                    slot.retry_at = None;
+                }
+                Err(error) => {
+                    self.mark_failed(index, &error);
+                    return Err(error);
+                }
+            }
+        }
+        let slot = &mut self.slots[index];
+        slot.last_used = Instant::now();
+        match slot.conn.as_mut() {
+            Some(conn) => Ok(conn),
+            None => Err(Error::ConnectionClosed {
+                server: slot.addr.to_string(),
+            }),
+        }
+    }
+
+    /// Drops server `index`'s connection after `error` and starts its backoff.
+    pub fn mark_failed(&mut self, index: usize, error: &Error) {
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
+        if let Some(conn) = slot.conn.take() {
+            conn.shutdown();
+        }
+        slot.failures = slot.failures.saturating_add(1);
+        let delay = self.options.backoff.delay(slot.failures);
+        slot.retry_at = Some(Instant::now() + delay);
+        slot.last_error = Some(error.to_string());
+        log::warn!(
+            "server {} failed ({error}); retry in {delay:?} at the earliest",
+            slot.addr
+        );
+    }
+
+    /// Every server with the last error seen on it.
+    pub fn failures(&self) -> Vec<ServerFailure> {
+        self.slots
+            .iter()
+            .map(|slot| ServerFailure {
+                server: slot.addr.to_string(),
+                error: slot
+                    .last_error
+                    .clone()
+                    .unwrap_or_else(|| "not tried".to_owned()),
+            })
+            .collect()
+    }
+}
+
+/// Opens a connection and proves it healthy: SET_CLIENT_ID and OPTION_REQs if configured, then
+/// an ECHO probe, all in one write, with every reply awaited under the probe timeout.
+pub(crate) fn open_session(addr: &ServerAddr, options: &PoolOptions) -> Result<Connection> {
+    let mut conn = Connection::connect(addr, &options.connect)?;
+    if let Some(id) = &options.client_id {
+        conn.queue_packet(&crate::protocol::Packet::set_client_id(id.as_bytes())?);
+    }
+    for name in &options.server_options {
+        conn.queue_packet(&crate::protocol::Packet::option_req(name.as_bytes())?);
+    }
+    const PROBE: &[u8] = b"gearman-sync probe";
+    conn.queue_request(PacketType::EchoReq, &[PROBE])?;
+    conn.flush()?;
+    let started = Instant::now();
+    let deadline = started + options.probe_timeout;
+    let mut options_left = options.server_options.len();
+    loop {
+        let packet = conn.recv(deadline, "probing a new connection", started)?;
+        match packet.kind() {
+            PacketType::OptionRes if options_left > 0 => options_left -= 1,
+            PacketType::EchoRes if packet.arg(0) == PROBE && options_left == 0 => return Ok(conn),
+            PacketType::Error => {
+                return Err(Error::Server {
+                    server: addr.to_string(),
+                    code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
+                    text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
+                })
+            }
+            other => {
+                return Err(Error::Protocol {
+                    server: addr.to_string(),
+                    source: crate::ProtocolError::UnexpectedPacket {
+                        kind: other,
+                        context: "probing a new connection",
+                    },
+                })
+            }
+        }
+    }
+}
+
+const CRC32_TABLE: [u32; 256] = {
+    let mut table = [0u32; 256];
+    let mut index = 0;
+    while index < 256 {
+        let mut value = index as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            value = if value & 1 == 1 {
+                0xEDB8_8320 ^ (value >> 1)
+            } else {
+                value >> 1
+            };
+            bit += 1;
+        }
+        table[index] = value;
+        index += 1;
+    }
+    table
+};
+
+/// CRC-32 (IEEE 802.3), as Perl's `String::CRC32`.
+pub(crate) fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &byte in bytes {
+        crc = CRC32_TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
+    }
+    !crc
+}
+
+/// The Perl client's server hash: `(crc32(key) >> 16) & 0x7fff`.
+pub fn perl_hash(key: &[u8]) -> u32 {
+    (crc32(key) >> 16) & 0x7fff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+        assert_eq!(perl_hash(b"123456789"), 0xCBF4 & 0x7fff);
+    }
+
+    #[test]
+    fn empty_pool_reports_no_servers() {
+        let mut pool = ConnectionPool::new(Vec::new(), PoolOptions::default());
+        assert!(matches!(pool.checkout(None), Err(Error::NoJobServers(list)) if list.is_empty()));
+    }
+}
