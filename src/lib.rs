@@ -17,6 +17,7 @@ pub mod client;
 pub mod error;
 pub mod net;
 pub mod protocol;
+pub mod worker;
 
 pub use client::{
     Client, ClientBuilder, JobHandle, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
@@ -24,3 +25,4 @@ pub use client::{
 };
 pub use error::{AddressError, ArgumentError, Error, ProtocolError, Result, ServerFailure};
 pub use net::ServerAddr;
+pub use worker::{Ability, Job, JobError, StopHandle, Worker, WorkerBuilder};

@@ -1,0 +1,270 @@
+//! One server as seen by a worker: its connection, where it is in the grab/sleep cycle, and
+//! its reconnect backoff.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, ProtocolError, Result};
+use crate::net::{Backoff, ConnectOptions, Connection, ServerAddr};
+use crate::protocol::{Packet, PacketType};
+
+/// Where a connection is in the worker's cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Ready to ask for a job.
+    NeedGrab,
+    /// A GRAB_JOB* is out; its JOB_ASSIGN* or NO_JOB is due.
+    AwaitingReply,
+    /// PRE_SLEEP sent; waiting for NOOP.
+    Sleeping,
+}
+
+/// Unit of the CAN_DO_TIMEOUT value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeoutUnit {
+    /// Ask the server's version (admin `version`) once per connection: milliseconds from
+    /// gearmand 1.1.19 on, seconds before. Only asked when an ability has a time limit.
+    #[default]
+    Auto,
+    /// Milliseconds (gearmand >= 1.1.19).
+    Milliseconds,
+    /// Seconds (gearmand <= 1.1.18).
+    Seconds,
+}
+
+/// What is (re-)sent on every connect.
+pub(crate) struct Registration {
+    pub(crate) client_id: Option<String>,
+    pub(crate) abilities: Vec<(Vec<u8>, Option<Duration>)>,
+    pub(crate) unit: TimeoutUnit,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub(crate) addr: ServerAddr,
+    pub(crate) conn: Option<Connection>,
+    pub(crate) phase: Phase,
+    failures: u32,
+    retry_at: Option<Instant>,
+    millis: Option<bool>,
+}
+
+impl Session {
+    pub(crate) fn new(addr: ServerAddr) -> Session {
+        Session {
+            addr,
+            conn: None,
+            phase: Phase::NeedGrab,
+            failures: 0,
+            retry_at: None,
+            millis: None,
+        }
+    }
+
+    /// True when disconnected and its backoff has passed.
+    pub(crate) fn reconnect_due(&self, now: Instant) -> bool {
+        self.conn.is_none() && self.retry_at.map_or(true, |at| at <= now)
+    }
+
+    /// When a disconnected session may be retried.
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        if self.conn.is_some() {
+            return None;
+        }
+        self.retry_at
+    }
+
+    /// Connects and registers: SET_CLIENT_ID, then every CAN_DO / CAN_DO_TIMEOUT, in one write.
+    pub(crate) fn connect(
+        &mut self,
+        options: &ConnectOptions,
+        registration: &Registration,
+    ) -> Result<()> {
+        let mut conn = Connection::connect(&self.addr, options)?;
+        let has_limits = registration
+            .abilities
+            .iter()
+            .any(|(_, limit)| limit.is_some());
+        let millis = match registration.unit {
+            TimeoutUnit::Milliseconds => true,
+            TimeoutUnit::Seconds => false,
+            TimeoutUnit::Auto if !has_limits => true,
+            TimeoutUnit::Auto => match self.millis {
+                Some(known) => known,
+                None => server_uses_millis(&mut conn)?,
+            },
+        };
+        self.millis = Some(millis);
+        if let Some(id) = &registration.client_id {
+            conn.queue_packet(&Packet::set_client_id(id.as_bytes())?);
+        }
+        for (name, limit) in &registration.abilities {
+            conn.queue_packet(&registration_packet(name, *limit, millis)?);
+        }
+        conn.flush()?;
+        if self.failures > 0 {
+            log::info!("worker reconnected to {}", self.addr);
+        }
+        self.conn = Some(conn);
+        self.phase = Phase::NeedGrab;
+        self.failures = 0;
+        self.retry_at = None;
+        Ok(())
+    }
+
+    /// Sends a CAN_DO / CAN_DO_TIMEOUT for a newly added ability on an open connection.
+    pub(crate) fn register(&mut self, name: &[u8], limit: Option<Duration>) -> Result<()> {
+        let millis = self.millis.unwrap_or(true);
+        let packet = registration_packet(name, limit, millis)?;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.send(&packet)?;
+            // CAN_DO does not wake a sleeping worker: ask again ourselves.
+            if self.phase == Phase::Sleeping {
+                self.phase = Phase::NeedGrab;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops the connection and schedules the next attempt.
+    pub(crate) fn fail(&mut self, error: &Error, backoff: &Backoff) {
+        if let Some(conn) = self.conn.take() {
+            conn.shutdown();
+        }
+        self.failures = self.failures.saturating_add(1);
+        let delay = backoff.delay(self.failures);
+        self.retry_at = Some(Instant::now() + delay);
+        self.phase = Phase::NeedGrab;
+        if self.failures == 1 {
+            log::warn!("worker lost {}: {error}; retrying in {delay:?}", self.addr);
+        } else {
+            log::debug!(
+                "worker cannot reach {}: {error}; retrying in {delay:?}",
+                self.addr
+            );
+        }
+    }
+}
+
+fn registration_packet(name: &[u8], limit: Option<Duration>, millis: bool) -> Result<Packet> {
+    Ok(match limit {
+        None => Packet::can_do(name)?,
+        Some(limit) => {
+            let value = if millis {
+                limit.as_millis().clamp(1, u128::from(u32::MAX)) as u32
+            } else {
+                limit
+                    .as_millis()
+                    .div_ceil(1000)
+                    .clamp(1, u128::from(u32::MAX)) as u32
+            };
+            Packet::can_do_timeout(name, value)?
+        }
+    })
+}
+
+/// Asks the admin `version` on the fresh connection: gearmand 1.1.19 and later take
+/// CAN_DO_TIMEOUT in milliseconds.
+fn server_uses_millis(conn: &mut Connection) -> Result<bool> {
+    conn.queue_raw(b"version\r\n");
+    conn.flush()?;
+    let started = Instant::now();
+    let deadline = started + conn.io_timeout().min(Duration::from_secs(5));
+    let line = loop {
+        let line = conn.parse_buffered(|buf| match buf.iter().position(|&byte| byte == b'\n') {
+            Some(end) => Ok(Some((buf[..end].to_vec(), end + 1))),
+            None if buf.len() > 256 => Err(ProtocolError::AdminLineTooLong { max: 256 }),
+            None => Ok(None),
+        })?;
+        if let Some(line) = line {
+            break line;
+        }
+        if !conn.wait_readable(Some(deadline))? {
+            return Err(Error::Timeout {
+                during: "asking the server version",
+                after: deadline - started,
+            });
+        }
+        conn.read_some()?;
+    };
+    let text = String::from_utf8_lossy(&line);
+    let millis = match parse_version(&text) {
+        Some(version) => version >= (1, 1, 19),
+        None => {
+            log::warn!(
+                "{}: unrecognised version reply {text:?}; assuming milliseconds",
+                conn.server()
+            );
+            true
+        }
+    };
+    Ok(millis)
+}
+
+/// Parses `OK 1.1.20+ds` into (1, 1, 20).
+fn parse_version(line: &str) -> Option<(u32, u32, u32)> {
+    let version = line.trim().strip_prefix("OK ")?;
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|part| !part.is_empty())
+        .map(|part| part.parse::<u32>().ok());
+    Some((
+        parts.next()??,
+        parts.next()??,
+        parts.next().flatten().unwrap_or(0),
+    ))
+}
+
+/// The fields of a JOB_ASSIGN / JOB_ASSIGN_UNIQ / JOB_ASSIGN_ALL packet.
+pub(crate) struct Assignment {
+    pub(crate) handle: Vec<u8>,
+    pub(crate) function: Vec<u8>,
+    pub(crate) unique: Vec<u8>,
+    pub(crate) reducer: Option<Vec<u8>>,
+    pub(crate) workload: Vec<u8>,
+}
+
+impl Assignment {
+    pub(crate) fn from_packet(packet: Packet) -> Assignment {
+        let handle = packet.arg(0).to_vec();
+        let function = packet.arg(1).to_vec();
+        let (unique, reducer) = match packet.kind() {
+            PacketType::JobAssignUniq => (packet.arg(2).to_vec(), None),
+            PacketType::JobAssignAll => (packet.arg(2).to_vec(), Some(packet.arg(3).to_vec())),
+            _ => (Vec::new(), None),
+        };
+        Assignment {
+            handle,
+            function,
+            unique,
+            reducer,
+            workload: packet.into_tail(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("OK 1.1.20+ds"), Some((1, 1, 20)));
+        assert_eq!(parse_version("OK 1.1.18\r"), Some((1, 1, 18)));
+        assert_eq!(parse_version("OK 2.0"), Some((2, 0, 0)));
+        assert_eq!(parse_version("ERR x"), None);
+        assert!(parse_version("OK 1.1.19").expect("v") >= (1, 1, 19));
+    }
+
+    #[test]
+    fn timeout_units() {
+        let millis = registration_packet(b"f", Some(Duration::from_millis(1500)), true).expect("p");
+        assert_eq!(millis.arg(1), b"1500");
+        let seconds =
+            registration_packet(b"f", Some(Duration::from_millis(1500)), false).expect("p");
+        assert_eq!(seconds.arg(1), b"2");
+        assert_eq!(
+            registration_packet(b"f", None, true).expect("p").kind(),
+            PacketType::CanDo
+        );
+    }
+}
