@@ -744,10 +744,11 @@ impl Worker {
         let session = &mut sessions[index];
         let mut flushed = Ok(());
         if let Some(conn) = session.conn.as_mut() {
-            if !others_due && !lost {
-                if conn.queue_request(settings.grab.packet_type(), &[]).is_ok() {
-                    session.phase = Phase::AwaitingReply;
-                }
+            if !others_due
+                && !lost
+                && conn.queue_request(settings.grab.packet_type(), &[]).is_ok()
+            {
+                session.phase = Phase::AwaitingReply;
             }
             flushed = conn.flush();
         }
