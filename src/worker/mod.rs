@@ -377,11 +377,16 @@ impl Worker {
                 }
                 slice = slice.min(left);
             }
-            if self.work_one(slice)? {
+            let pipeline = self.settings.max_jobs == 0 || jobs + 1 < self.settings.max_jobs;
+            if self.next_job(slice, pipeline)? {
                 jobs += 1;
                 last_job = Instant::now();
             }
         };
+        // A GRAB pipelined before the stop may still bring a job: it is ours, so run it.
+        while self.awaiting_reply() && self.next_job(Duration::ZERO, false)? {
+            jobs += 1;
+        }
         if reason != StopReason::Stopped {
             if let Some(minimum) = self.settings.min_runtime {
                 while started.elapsed() < minimum && !self.stop.is_stopped() {
@@ -398,7 +403,16 @@ impl Worker {
     }
 
     /// Handles at most one job, waiting up to `timeout` for one. Returns true when a job ran.
+    ///
+    /// A GRAB that is already out when the time is up is still answered (within the I/O
+    /// timeout), and a job it brings is run, so no job is left assigned to an idle worker.
     pub fn work_one(&mut self, timeout: Duration) -> Result<bool> {
+        self.next_job(timeout, false)
+    }
+
+    /// The worker loop. With `pipeline`, the GRAB for the next job leaves in the same write as
+    /// this job's result when no other server is due.
+    fn next_job(&mut self, timeout: Duration, pipeline: bool) -> Result<bool> {
         if self.abilities.is_empty() {
             return Err(ArgumentError::Empty {
                 field: "abilities (register one before working)",
@@ -406,30 +420,43 @@ impl Worker {
             .into());
         }
         let deadline = Instant::now() + timeout;
+        let grace = deadline + self.settings.connect.io_timeout;
         loop {
-            if self.stop.is_stopped() {
-                return Ok(false);
+            let stopping = self.stop.is_stopped();
+            if !stopping {
+                self.reconnect_due();
+                self.send_next_grab();
             }
-            self.reconnect_due();
-            self.send_next_grab();
-            if let Some(server) = self.next_assignment() {
-                let (index, assignment) = server;
-                self.run(index, assignment);
+            if let Some((index, assignment)) = self.next_assignment() {
+                self.run(index, assignment, pipeline && !self.stop.is_stopped());
                 return Ok(true);
             }
-            if self.can_grab() {
+            if !stopping && self.can_grab() {
                 continue;
             }
             let now = Instant::now();
-            if now >= deadline {
+            let awaiting = self.awaiting_reply();
+            if (stopping || now >= deadline) && (!awaiting || now >= grace) {
                 return Ok(false);
             }
-            let mut wake = deadline.min(now + IDLE_SLICE);
+            let until = if now >= deadline || stopping {
+                grace
+            } else {
+                deadline
+            };
+            let mut wake = until.min(now + IDLE_SLICE);
             if let Some(retry) = self.sessions.iter().filter_map(Session::retry_at).min() {
                 wake = wake.min(retry.max(now));
             }
             self.wait_and_read(wake - now);
         }
+    }
+
+    /// True while a GRAB is out without its reply.
+    fn awaiting_reply(&self) -> bool {
+        self.sessions
+            .iter()
+            .any(|session| session.conn.is_some() && session.phase == Phase::AwaitingReply)
     }
 
     fn wire_name(&self, name: &[u8]) -> Result<Vec<u8>, ArgumentError> {
@@ -644,7 +671,7 @@ impl Worker {
     }
 
     /// Runs one assigned job and sends exactly one terminal packet for it.
-    fn run(&mut self, index: usize, assignment: Assignment) {
+    fn run(&mut self, index: usize, assignment: Assignment, pipeline: bool) {
         self.cursor = (index + 1) % self.sessions.len().max(1);
         let prefix_len = self.settings.prefix.len();
         let Some(position) = self.abilities.iter().position(|ability| {
@@ -744,7 +771,8 @@ impl Worker {
         let session = &mut sessions[index];
         let mut flushed = Ok(());
         if let Some(conn) = session.conn.as_mut() {
-            if !others_due
+            if pipeline
+                && !others_due
                 && !lost
                 && conn.queue_request(settings.grab.packet_type(), &[]).is_ok()
             {
