@@ -45,7 +45,7 @@ impl TaskOutcome {
     }
 }
 
-/// Which tasks ended during one [`TaskSet::wait`] call.
+/// Which tasks ended since the previous [`TaskSet::wait`] call (or since the set was made).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WaitSummary {
     /// Completed foreground tasks and created background tasks.
@@ -120,6 +120,7 @@ pub struct TaskSet<'c, 'a> {
     outstanding: Vec<usize>,
     open: usize,
     finished: Vec<usize>,
+    reported: usize,
     since_pump: usize,
     scratch_servers: Vec<usize>,
     scratch_ready: Vec<bool>,
@@ -149,6 +150,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             outstanding: vec![0; servers],
             open: 0,
             finished: Vec::new(),
+            reported: 0,
             since_pump: 0,
             scratch_servers: Vec::new(),
             scratch_ready: Vec::new(),
@@ -240,11 +242,10 @@ impl<'c, 'a> TaskSet<'c, 'a> {
 
     /// Waits until every task has ended or `timeout` passes. Tasks still open at the deadline
     /// end with [`Error::Timeout`] (or [`Error::SubmitUnconfirmed`] when the server never
-    /// confirmed them). Returns which tasks ended during this call and how.
+    /// confirmed them). Returns which tasks ended since the previous `wait` and how.
     pub fn wait(&mut self, timeout: Duration) -> Result<WaitSummary> {
         let started = Instant::now();
         let deadline = started + timeout;
-        let first_finished = self.finished.len();
         loop {
             self.dispatch_all_buffered();
             if self.open == 0 {
@@ -258,7 +259,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             self.pump(Some(deadline - now))?;
         }
         let mut summary = WaitSummary::default();
-        for &id in &self.finished[first_finished..] {
+        for &id in &self.finished[self.reported..] {
             let entry = &self.entries[id];
             let list = match &entry.outcome {
                 _ if entry.timed_out => &mut summary.timed_out,
@@ -269,6 +270,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             };
             list.push(TaskId(id));
         }
+        self.reported = self.finished.len();
         Ok(summary)
     }
 
