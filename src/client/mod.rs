@@ -98,6 +98,12 @@ impl ClientBuilder {
         self
     }
 
+    /// Limit on the ECHO probe that proves a new connection healthy (default 5 s).
+    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
+        self.pool.probe_timeout = timeout;
+        self
+    }
+
     /// Limit on one blocked socket write (default 30 s).
     pub fn io_timeout(mut self, timeout: Duration) -> Self {
         self.pool.connect.io_timeout = timeout;
