@@ -65,7 +65,11 @@ impl WorkerThread {
         let joined = receiver
             .recv_timeout(Duration::from_secs(10))
             .expect("worker did not stop within 10 s");
-        Some(joined.expect("worker thread panicked").expect("work() failed"))
+        Some(
+            joined
+                .expect("worker thread panicked")
+                .expect("work() failed"),
+        )
     }
 }
 
@@ -86,7 +90,16 @@ impl CliWorker {
     /// Runs COMMAND for each job of `function` (the workload on stdin, stdout as the result).
     pub fn spawn(port: u16, function: &str, command: &[&str]) -> CliWorker {
         let child = Command::new(super::common::gearman_cli())
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-w", "-f", function, "--"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-w",
+                "-f",
+                function,
+                "--",
+            ])
             .args(command)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
