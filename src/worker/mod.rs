@@ -47,8 +47,26 @@ impl GrabMode {
     }
 }
 
+/// How a handler's exception (an `Err(JobError::Exception)` or a panic) is reported.
+///
+/// gearmand forwards `WORK_EXCEPTION` only to clients that asked for exceptions; every other
+/// client gets a `WORK_FAIL` carrying a stray NUL after the handle, which libgearman 1.1.20
+/// (PECL gearman, GearmanBundle, the `gearman` CLI) cannot match: such a client waits forever.
+/// Choose [`ExceptionMode::WarningThenFail`] when libgearman clients without the exceptions
+/// option call this worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExceptionMode {
+    /// Send `WORK_EXCEPTION` with the data (the default; this crate's `Client` asks for
+    /// exceptions, so it receives them as [`Error::JobException`]).
+    #[default]
+    Exception,
+    /// Send the data as `WORK_WARNING`, then a plain `WORK_FAIL`, which every client handles.
+    WarningThenFail,
+}
+
 #[derive(Debug, Clone)]
 struct Settings {
+    exceptions: ExceptionMode,
     connect: ConnectOptions,
     backoff: Backoff,
     client_id: Option<String>,
@@ -86,6 +104,7 @@ impl Default for WorkerBuilder {
         WorkerBuilder {
             servers: Ok(Vec::new()),
             settings: Settings {
+                exceptions: ExceptionMode::Exception,
                 connect: ConnectOptions::default(),
                 backoff: Backoff {
                     initial: Duration::from_millis(100),
@@ -139,6 +158,12 @@ impl WorkerBuilder {
     /// Reconnect backoff for lost servers (default 100 ms doubling to 1 s, 20 % jitter).
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.settings.backoff = backoff;
+        self
+    }
+
+    /// How exceptions and panics are reported (default `WORK_EXCEPTION`).
+    pub fn exception_mode(mut self, mode: ExceptionMode) -> Self {
+        self.settings.exceptions = mode;
         self
     }
 
@@ -746,6 +771,15 @@ impl Worker {
                     format!("panic: {message}").into_bytes(),
                 )
             }
+        };
+        let warn_then_fail = settings.exceptions == ExceptionMode::WarningThenFail;
+        let terminal = match terminal {
+            Some(Terminal::Exception) if warn_then_fail => {
+                // A failed warning means the connection is gone; `finish` reports that.
+                let _ = job.send_warning(&data);
+                Some(Terminal::Fail)
+            }
+            other => other,
         };
         let mut sent = true;
         if let Some(terminal) = terminal {
