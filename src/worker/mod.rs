@@ -453,7 +453,7 @@ impl Worker {
                 self.send_next_grab();
             }
             if let Some((index, assignment)) = self.next_assignment() {
-                self.run(index, assignment, pipeline && !self.stop.is_stopped());
+                self.run(index, assignment, pipeline);
                 return Ok(true);
             }
             if !stopping && self.can_grab() {
@@ -717,6 +717,7 @@ impl Worker {
             abilities,
             callbacks,
             settings,
+            stop,
             ..
         } = self;
         let ability = &mut abilities[position];
@@ -806,11 +807,15 @@ impl Worker {
         let mut flushed = Ok(());
         if let Some(conn) = session.conn.as_mut() {
             if pipeline
+                && !stop.is_stopped()
                 && !others_due
                 && !lost
                 && conn.queue_request(settings.grab.packet_type(), &[]).is_ok()
             {
                 session.phase = Phase::AwaitingReply;
+                if let Some(callback) = callbacks.on_grab_job.as_mut() {
+                    guarded("on_grab_job", || callback(&addr));
+                }
             }
             flushed = conn.flush();
         }
