@@ -57,7 +57,7 @@ fn outcomes_worker(addr: &str, mode: ExceptionMode) -> WorkerThread {
         .expect("ability");
     worker
         .add_ability("io_error", |_| {
-            let error = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+            let error = std::io::Error::other("disk full");
             Err(error)?
         })
         .expect("ability");
