@@ -1,0 +1,239 @@
+//! The admin client: gearmand's text protocol (`status`, `workers`, `cancel job` ...) over one
+//! server connection, with typed results and a deadline on every call.
+//!
+//! gearmand 1.1.20 has no `shutdown` command (it was removed in 1.1.15): stop the server with
+//! SIGTERM (immediate) or SIGUSR1 (graceful) instead.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::net::{ConnectOptions, Connection, ServerAddr, ToServers};
+use crate::protocol::admin::{
+    AdminCommand, AdminParser, AdminReply, FunctionPriorityStatus, FunctionStatus, JobInfo,
+    MaxQueue, WorkerInfo,
+};
+
+/// Default deadline of an admin call.
+pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An admin connection to one gearmand (gearman-ruby's `Server`, `gearadmin`).
+///
+/// The connection opens on first use. After a timeout or a malformed reply it is closed, since
+/// later replies could be out of step, and reopened by the next call.
+///
+/// ```no_run
+/// use gearman_sync::Admin;
+/// let mut admin = Admin::new("127.0.0.1:4730")?;
+/// println!("gearmand {}", admin.version()?);
+/// for function in admin.status()? {
+///     println!("{}\t{} queued, {} running, {} workers",
+///         function.name, function.total - function.running, function.running,
+///         function.available_workers);
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Admin {
+    server: ServerAddr,
+    options: ConnectOptions,
+    parser: AdminParser,
+    timeout: Duration,
+    conn: Option<Connection>,
+}
+
+impl Admin {
+    /// An admin client for one server (`host[:port]`; the first entry of a list is used).
+    pub fn new<S: ToServers + ?Sized>(server: &S) -> Result<Admin> {
+        let server = crate::net::resolve_server_list(server)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NoJobServers(Vec::new()))?;
+        Ok(Admin {
+            server,
+            options: ConnectOptions::default(),
+            parser: AdminParser::new(),
+            timeout: DEFAULT_ADMIN_TIMEOUT,
+            conn: None,
+        })
+    }
+
+    /// Sets the deadline of each call (default 10 s).
+    pub fn with_timeout(mut self, timeout: Duration) -> Admin {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets the socket options.
+    pub fn with_connect_options(mut self, options: ConnectOptions) -> Admin {
+        self.options = options;
+        self
+    }
+
+    /// Sets reply size limits (line length and whole reply).
+    pub fn with_parser(mut self, parser: AdminParser) -> Admin {
+        self.parser = parser;
+        self
+    }
+
+    /// The server this client talks to.
+    pub fn server(&self) -> &ServerAddr {
+        &self.server
+    }
+
+    /// `status`: every function with queued + running jobs, running jobs and workers.
+    pub fn status(&mut self) -> Result<Vec<FunctionStatus>> {
+        match self.command(&AdminCommand::Status)? {
+            AdminReply::Status(functions) => Ok(functions),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `prioritystatus`: queued (not running) jobs per priority for every function.
+    pub fn priority_status(&mut self) -> Result<Vec<FunctionPriorityStatus>> {
+        match self.command(&AdminCommand::PriorityStatus)? {
+            AdminReply::PriorityStatus(functions) => Ok(functions),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `workers`: every connection with its client ID and registered functions.
+    pub fn workers(&mut self) -> Result<Vec<WorkerInfo>> {
+        match self.command(&AdminCommand::Workers)? {
+            AdminReply::Workers(workers) => Ok(workers),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `show jobs`: every job with its retry count and flags.
+    pub fn show_jobs(&mut self) -> Result<Vec<JobInfo>> {
+        match self.command(&AdminCommand::ShowJobs)? {
+            AdminReply::Jobs(jobs) => Ok(jobs),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `show unique jobs`: the unique of every job (empty for jobs without one).
+    pub fn show_unique_jobs(&mut self) -> Result<Vec<String>> {
+        match self.command(&AdminCommand::ShowUniqueJobs)? {
+            AdminReply::UniqueJobs(uniques) => Ok(uniques),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `cancel job HANDLE`: waiting clients get `WORK_FAIL`; a running job keeps running.
+    /// An unknown handle is [`Error::Admin`] with code `UNKNOWN_JOB`.
+    pub fn cancel_job(&mut self, handle: impl AsRef<[u8]>) -> Result<()> {
+        self.expect_ok(&AdminCommand::CancelJob(handle.as_ref().to_vec()))
+    }
+
+    /// `create function NAME`.
+    pub fn create_function(&mut self, name: impl AsRef<[u8]>) -> Result<()> {
+        self.expect_ok(&AdminCommand::CreateFunction(name.as_ref().to_vec()))
+    }
+
+    /// `drop function NAME`: refused while workers are registered or jobs run.
+    pub fn drop_function(&mut self, name: impl AsRef<[u8]>) -> Result<()> {
+        self.expect_ok(&AdminCommand::DropFunction(name.as_ref().to_vec()))
+    }
+
+    /// `maxqueue FUNCTION ...`: limits the function's queue (values <= 0 mean unlimited).
+    pub fn max_queue(&mut self, function: impl AsRef<[u8]>, limit: MaxQueue) -> Result<()> {
+        self.expect_ok(&AdminCommand::MaxQueue {
+            function: function.as_ref().to_vec(),
+            limit,
+        })
+    }
+
+    /// `getpid`: the server's process ID.
+    pub fn getpid(&mut self) -> Result<u32> {
+        match self.command(&AdminCommand::GetPid)? {
+            AdminReply::Pid(pid) => Ok(pid),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `verbose`: the server's log level name.
+    pub fn verbose(&mut self) -> Result<String> {
+        match self.command(&AdminCommand::Verbose)? {
+            AdminReply::Verbose(level) => Ok(level),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// `version`: the server's version string, e.g. `1.1.20+ds`.
+    pub fn version(&mut self) -> Result<String> {
+        match self.command(&AdminCommand::Version)? {
+            AdminReply::Version(version) => Ok(version),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// A reply of the wrong shape (the parser is told the command, so this means a bug).
+    fn unexpected(&self, reply: AdminReply) -> Error {
+        let mut line = format!("{reply:?}");
+        line.truncate(200);
+        Error::Protocol {
+            server: self.server.to_string(),
+            source: crate::ProtocolError::MalformedAdminReply {
+                reason: "reply does not match the command",
+                line,
+            },
+        }
+    }
+
+    fn expect_ok(&mut self, command: &AdminCommand) -> Result<()> {
+        match self.command(command)? {
+            AdminReply::Ok => Ok(()),
+            other => Err(self.unexpected(other)),
+        }
+    }
+
+    /// Sends any admin command and returns its typed reply; an `ERR` reply is
+    /// [`Error::Admin`].
+    pub fn command(&mut self, command: &AdminCommand) -> Result<AdminReply> {
+        let mut line = Vec::new();
+        command.encode(&mut line)?;
+        let result = self.round_trip(command, &line);
+        if let Err(error) = &result {
+            if !matches!(error, Error::Admin { .. }) {
+                if let Some(conn) = self.conn.take() {
+                    log::debug!("admin connection to {} closed after: {error}", self.server);
+                    conn.shutdown();
+                }
+            }
+        }
+        result
+    }
+
+    fn round_trip(&mut self, command: &AdminCommand, line: &[u8]) -> Result<AdminReply> {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        if self.conn.is_none() {
+            self.conn = Some(Connection::connect(&self.server, &self.options)?);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Err(Error::ConnectionClosed {
+                server: self.server.to_string(),
+            });
+        };
+        conn.queue_raw(line);
+        conn.flush()?;
+        let parser = self.parser;
+        loop {
+            if let Some(reply) = conn.parse_buffered(|buf| parser.parse(command, buf))? {
+                return match reply {
+                    AdminReply::Err { code, message } => Err(Error::Admin { code, message }),
+                    reply => Ok(reply),
+                };
+            }
+            if !conn.wait_readable(Some(deadline))? {
+                return Err(Error::Timeout {
+                    during: "waiting for an admin reply",
+                    after: self.timeout,
+                });
+            }
+            conn.read_some()?;
+        }
+    }
+}
+
