@@ -1,14 +1,92 @@
 //! # gearman-sync
 //!
-//! A synchronous, blocking [Gearman](http://gearman.org) client and worker library for CLI tools
-//! and plain threads: no async runtime, plain `std::net` sockets, and a sans-IO packet codec.
+//! A synchronous, blocking [Gearman](http://gearman.org) client and worker for CLI tools and
+//! plain threads: no async runtime, plain `std::net` sockets, a sans-IO packet codec, and five
+//! small dependencies. Written for and tested against gearmand 1.1.20.
 //!
-//! The crate is built in layers that depend on each other in one direction only:
+//! ## Which type do I use?
 //!
-//! * [`protocol`]: the sans-IO codec (binary packets and admin text lines).
-//! * [`error`]: [`Error`], [`ProtocolError`], [`ArgumentError`].
+//! | to ... | use |
+//! | --- | --- |
+//! | run a job and wait for its result, or queue a background job | [`Client`] |
+//! | describe one submission (priority, unique, retries, callbacks) | [`Task`] |
+//! | submit many jobs at once and collect them | [`TaskSet`] (from [`Client::task_set`]) |
+//! | ask about a background job | [`Client::status`], [`Client::status_by_unique`] |
+//! | run jobs | [`Worker`], with [`Ability`] handlers that receive a [`Job`] |
+//! | stop a worker from another thread or a signal handler | [`StopHandle`] |
+//! | inspect or manage a server (`status`, `workers`, `cancel job` ...) | [`Admin`] |
+//! | speak the wire protocol yourself | [`protocol`] |
 //!
-//! Logging goes through the [`log`] crate; the library never prints.
+//! ## Quick start: client
+//!
+//! ```no_run
+//! use gearman_sync::{Client, Task};
+//! // "host", "host:port", "a:4730,b:4731", "[::1]:4730"; empty = GEARMAN_SERVERS or 127.0.0.1:4730
+//! let mut client = Client::new("127.0.0.1:4730")?;
+//! let reversed = client.do_task(
+//!     Task::new("reverse", "hello").on_status(|n, d| eprintln!("{n}/{d}")),
+//! )?;
+//! assert_eq!(reversed, b"olleh");
+//! let handle = client.do_background("cleanup", "tmp/*")?;
+//! println!("queued as {handle}: {:?}", client.status(&handle)?);
+//! # Ok::<(), gearman_sync::Error>(())
+//! ```
+//!
+//! ## Quick start: worker
+//!
+//! ```no_run
+//! use gearman_sync::Worker;
+//! let mut worker = Worker::new("127.0.0.1:4730")?;
+//! worker.add_ability("reverse", |job| {
+//!     job.send_status(1, 2)?;
+//!     Ok(job.workload().iter().rev().copied().collect())
+//! })?;
+//! let stop = worker.stop_handle(); // Clone + Send: give it to a signal handler or a thread
+//! worker.work()?;                  // until stopped, or a job/idle limit from the builder
+//! # drop(stop);
+//! # Ok::<(), gearman_sync::Error>(())
+//! ```
+//!
+//! ## Errors
+//!
+//! Every fallible call returns [`Result`] with the one [`Error`] type. Its variants keep apart
+//! what a caller handles differently:
+//!
+//! * [`Error::InvalidArgument`]: refused before anything was sent (a NUL in a function name, a
+//!   unique over 63 bytes ...).
+//! * [`Error::NoJobServers`]: nothing was sent; lists every server with its last error.
+//! * [`Error::SubmitUnconfirmed`]: a submission was sent but never confirmed: the job may exist.
+//! * [`Error::JobLost`]: the job was created but its connection died; the result cannot arrive.
+//! * [`Error::Server`] / [`Error::Admin`]: the server's `ERROR` packet or `ERR` line, kept as sent.
+//! * [`Error::JobFailed`] / [`Error::JobException`]: the job ran and failed.
+//! * [`Error::Timeout`]: a deadline passed. No call blocks forever: jobs default to 60 s, other
+//!   requests to 10 s, and both can be changed per client and per task.
+//!
+//! ## Guarantees and limits
+//!
+//! * Delivery is at-least-once: a job running when its worker or server dies is run again.
+//!   Foreground jobs do not survive a gearmand restart; background jobs do with a persistent
+//!   queue (`gearmand -q libsqlite3`).
+//! * Identical foreground requests coalesce by default (the unique is SHA-1 of function and
+//!   workload, as in gearman-ruby); see [`client::UniqueMode`].
+//! * `Client`, `Worker` and `TaskSet` take `&mut self`, hold no hidden locks and are `Send`:
+//!   use one per thread, or share one behind a `Mutex`.
+//!
+//! ## Logging
+//!
+//! The library logs through the [`log`] crate and never prints: `warn` for lost servers and
+//! refused results, `info` for reconnects, `debug` for packets that were skipped, `error` for
+//! panicking handlers and callbacks.
+//!
+//! ## Minimum supported Rust version
+//!
+//! Rust 1.74 (`rust-version` in `Cargo.toml`; clippy's `incompatible_msrv` lint, run with
+//! `-D warnings` in CI, rejects newer standard library APIs).
+//!
+//! ## Layers
+//!
+//! [`protocol`] (sans-IO codec) → [`net`] (connection, pool) → [`client`] / [`worker`] /
+//! [`Admin`]; dependencies flow one way only.
 
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
