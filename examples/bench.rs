@@ -1,0 +1,387 @@
+//! Benchmark with the same modes and result lines as the libgearman baseline
+//! (`../shared/bench/gmbench.c`), so the two pair up line by line.
+//!
+//! ```text
+//! cargo run --release --example bench -- <mode> <host> <port> <N> <size> [label] [batch]
+//! modes: bg_submit bg_submit_tasks drain worker_drain echo_worker fg_roundtrip fg_tasks large
+//! ```
+//! Every payload carries its job's sequence number; every result is checked, and any mismatch
+//! prints `FAIL ...` on stderr and exits 1. `BENCH_TAG=<t>` appends `tag=<t>`.
+
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gearman_sync::client::UniqueMode;
+use gearman_sync::net::ConnectOptions;
+use gearman_sync::{Client, Task, TaskOutcome, Worker};
+
+const FN_BG: &str = "bench_bg";
+const FN_ECHO: &str = "bench_echo";
+
+struct Args {
+    mode: String,
+    servers: String,
+    n: u64,
+    size: usize,
+    label: String,
+    batch: u64,
+}
+
+type Outcome = Result<(), String>;
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.len() < 5 {
+        eprintln!("usage: bench <mode> <host> <port> <N> <size> [label] [batch]");
+        return ExitCode::from(2);
+    }
+    let parsed = (|| -> Option<Args> {
+        Some(Args {
+            mode: argv[0].clone(),
+            servers: format!("{}:{}", argv[1], argv[2].parse::<u16>().ok()?),
+            n: argv[3].parse().ok()?,
+            size: argv[4].parse().ok()?,
+            label: argv.get(5).cloned().unwrap_or_else(|| "?".to_owned()),
+            batch: argv.get(6).map_or(Some(0), |batch| batch.parse().ok())?,
+        })
+    })();
+    let Some(args) = parsed else {
+        eprintln!("bench: bad arguments");
+        return ExitCode::from(2);
+    };
+    let result = match args.mode.as_str() {
+        "bg_submit" => bg_submit(&args),
+        "bg_submit_tasks" => bg_submit_tasks(&args).map(|(secs, batch)| {
+            line(
+                &args,
+                "bg_submit_tasks",
+                secs,
+                &format!("ok={} batch={batch}", args.n),
+            )
+        }),
+        "drain" => drain(&args).map(|secs| line(&args, "drain", secs, &format!("ok={}", args.n))),
+        "worker_drain" => worker_drain(&args),
+        "echo_worker" => echo_worker(&args),
+        "fg_roundtrip" | "large" => fg_roundtrip(&args),
+        "fg_tasks" => fg_tasks(&args),
+        _ => Err(format!("unknown mode {}", args.mode)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("FAIL mode={}: {message}", args.mode);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn pattern_byte(seq: u64, index: usize) -> u8 {
+    (seq.wrapping_mul(131) as usize)
+        .wrapping_add(index.wrapping_mul(7))
+        .wrapping_add(index >> 8) as u8
+}
+
+/// gmbench's payload: the sequence number in the first 8 bytes (little endian), then a pattern.
+fn payload(size: usize, seq: u64) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(size);
+    if size >= 8 {
+        buf.extend_from_slice(&seq.to_le_bytes());
+    }
+    let pattern_seq = if size >= 8 { seq } else { 0 };
+    buf.extend((buf.len()..size).map(|index| pattern_byte(pattern_seq, index)));
+    buf
+}
+
+/// The sequence number of a valid payload of `size` bytes.
+fn check(buf: &[u8], size: usize) -> Option<u64> {
+    if buf.len() != size {
+        return None;
+    }
+    let seq = if size >= 8 {
+        u64::from_le_bytes(buf[..8].try_into().ok()?)
+    } else {
+        0
+    };
+    let start = size.min(8);
+    buf[start..]
+        .iter()
+        .enumerate()
+        .all(|(offset, &byte)| byte == pattern_byte(seq, start + offset))
+        .then_some(seq)
+}
+
+fn client(args: &Args) -> Result<Client, String> {
+    Client::builder()
+        .servers(&args.servers)
+        .timeout(Duration::from_secs(900))
+        .max_body_len(max_body(args.size))
+        .build()
+        .map_err(|error| error.to_string())
+}
+
+fn max_body(size: usize) -> u32 {
+    (size as u64 + 64 * 1024).clamp(64 << 20, u64::from(u32::MAX)) as u32
+}
+
+fn worker(args: &Args) -> Result<Worker, String> {
+    Worker::builder()
+        .servers(&args.servers)
+        .connect_options(ConnectOptions {
+            max_body_len: max_body(args.size),
+            ..ConnectOptions::default()
+        })
+        .build()
+        .map_err(|error| error.to_string())
+}
+
+/// Prints one result line in gmbench's format.
+fn line(args: &Args, mode: &str, secs: f64, extra: &str) {
+    let (user, system, maxrss) = self_usage();
+    let ops = if secs > 0.0 {
+        args.n as f64 / secs
+    } else {
+        0.0
+    };
+    let tag = std::env::var("BENCH_TAG")
+        .map(|tag| format!(" tag={tag}"))
+        .unwrap_or_default();
+    let extra = if extra.is_empty() {
+        String::new()
+    } else {
+        format!(" {extra}")
+    };
+    println!(
+        "mode={mode} n={} size={} secs={secs:.6} ops_per_s={ops:.1}{extra} impl=gearman-sync \
+         self_cpu_user={user:.3} self_cpu_sys={system:.3} self_maxrss_kb={maxrss}{tag}",
+        args.n, args.size
+    );
+}
+
+/// User CPU, system CPU (seconds) and peak RSS (KiB) of this process.
+#[allow(unsafe_code)]
+fn self_usage() -> (f64, f64, i64) {
+    // SAFETY: getrusage writes into the zero-initialised struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_SELF is a valid `who`.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    (
+        seconds(usage.ru_utime),
+        seconds(usage.ru_stime),
+        usage.ru_maxrss,
+    )
+}
+
+fn bg_submit(args: &Args) -> Outcome {
+    let mut client = client(args)?;
+    let started = Instant::now();
+    for seq in 0..args.n {
+        let handle = client
+            .do_background(FN_BG, payload(args.size, seq))
+            .map_err(|error| format!("do_background #{seq}: {error}"))?;
+        if handle.as_bytes().is_empty() {
+            return Err(format!("empty job handle #{seq}"));
+        }
+    }
+    line(
+        args,
+        "bg_submit",
+        started.elapsed().as_secs_f64(),
+        &format!("ok={}", args.n),
+    );
+    Ok(())
+}
+
+/// Submits N background jobs in task sets of `batch` (0 = all in one); returns secs and batch.
+fn bg_submit_tasks(args: &Args) -> Result<(f64, u64), String> {
+    let mut client = client(args)?;
+    let batch = if args.batch == 0 || args.batch > args.n {
+        args.n.max(1)
+    } else {
+        args.batch
+    };
+    let started = Instant::now();
+    let mut base = 0;
+    while base < args.n {
+        let count = batch.min(args.n - base);
+        let mut set = client.task_set();
+        for seq in base..base + count {
+            set.add_task(Task::new(FN_BG, payload(args.size, seq)).background())
+                .map_err(|error| format!("add_task #{seq}: {error}"))?;
+        }
+        let summary = set
+            .wait(Duration::from_secs(900))
+            .map_err(|error| error.to_string())?;
+        if summary.completed.len() as u64 != count {
+            return Err(format!(
+                "created {} of {count}: {summary:?}",
+                summary.completed.len()
+            ));
+        }
+        base += count;
+    }
+    Ok((started.elapsed().as_secs_f64(), batch))
+}
+
+/// A worker that processes exactly N background jobs, checking every payload once.
+fn drain(args: &Args) -> Result<f64, String> {
+    let seen = Arc::new(Mutex::new((vec![false; args.n as usize], None::<String>)));
+    let record = Arc::clone(&seen);
+    let (n, size) = (args.n, args.size);
+    let mut worker = worker(args)?;
+    worker
+        .add_ability(FN_BG, move |job| {
+            let mut state = record.lock().map_err(|_| gearman_sync::JobError::Fail)?;
+            match check(job.workload(), size) {
+                Some(_) if size < 8 => {}
+                Some(seq) if seq < n && !state.0[seq as usize] => state.0[seq as usize] = true,
+                Some(seq) => state.1 = Some(format!("duplicate or out of range seq {seq}")),
+                None => state.1 = Some(format!("bad payload of {} bytes", job.workload().len())),
+            }
+            Ok(Vec::new())
+        })
+        .map_err(|error| error.to_string())?;
+    let started = Instant::now();
+    let mut done = 0;
+    while done < args.n {
+        let ran = worker
+            .work_one(Duration::from_secs(30))
+            .map_err(|error| error.to_string())?;
+        if !ran {
+            return Err(format!("no job within 30 s after {done} jobs"));
+        }
+        done += 1;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let state = seen.lock().map_err(|_| "poisoned".to_owned())?;
+    if let Some(problem) = &state.1 {
+        return Err(problem.clone());
+    }
+    if args.size >= 8 {
+        if let Some(missing) = state.0.iter().position(|seen| !seen) {
+            return Err(format!("seq {missing} never seen"));
+        }
+    }
+    Ok(secs)
+}
+
+fn worker_drain(args: &Args) -> Outcome {
+    let (submit_secs, batch) = bg_submit_tasks(args)?;
+    let secs = drain(args)?;
+    let extra = format!(
+        "ok={} submit_secs={submit_secs:.6} submit_batch={batch}",
+        args.n
+    );
+    line(args, "worker_drain", secs, &extra);
+    Ok(())
+}
+
+fn echo_worker(args: &Args) -> Outcome {
+    let mut worker = worker(args)?;
+    worker
+        .add_ability(FN_ECHO, |job| Ok(job.take_workload()))
+        .map_err(|error| error.to_string())?;
+    let started = Instant::now();
+    let mut jobs = 0;
+    while args.n == 0 || jobs < args.n {
+        if worker
+            .work_one(Duration::from_secs(3600))
+            .map_err(|error| error.to_string())?
+        {
+            jobs += 1;
+        }
+    }
+    line(args, "echo_worker", started.elapsed().as_secs_f64(), "");
+    Ok(())
+}
+
+fn fg_roundtrip(args: &Args) -> Outcome {
+    let mut client = client(args)?;
+    let mut latencies = Vec::with_capacity(args.n as usize);
+    let mut buf = payload(args.size, 0);
+    let started = Instant::now();
+    for seq in 0..args.n {
+        if seq > 0 {
+            buf = payload(args.size, seq);
+        }
+        let sent = Instant::now();
+        let result = client
+            .do_task(Task::new(FN_ECHO, std::mem::take(&mut buf)))
+            .map_err(|error| format!("do_task #{seq}: {error}"))?;
+        latencies.push(sent.elapsed().as_secs_f64());
+        if check(&result, args.size) != Some(if args.size >= 8 { seq } else { 0 }) {
+            return Err(format!("#{seq}: echoed payload differs"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let n = latencies.len();
+    let at = |fraction: f64| {
+        latencies
+            .get(((n.max(1) - 1) as f64 * fraction) as usize)
+            .copied()
+            .unwrap_or(0.0)
+            * 1e6
+    };
+    let mean = if n > 0 { secs / n as f64 * 1e6 } else { 0.0 };
+    let extra = format!(
+        "ok={n} mean_us={mean:.1} p50_us={:.1} p99_us={:.1} max_us={:.1} MB_per_s={:.1}",
+        latencies.get(n / 2).copied().unwrap_or(0.0) * 1e6,
+        at(0.99),
+        latencies.last().copied().unwrap_or(0.0) * 1e6,
+        if secs > 0.0 {
+            args.size as f64 * n as f64 / 1e6 / secs
+        } else {
+            0.0
+        }
+    );
+    line(args, &args.mode, secs, &extra);
+    Ok(())
+}
+
+fn fg_tasks(args: &Args) -> Outcome {
+    let mut client = Client::builder()
+        .servers(&args.servers)
+        .timeout(Duration::from_secs(900))
+        .unique_mode(UniqueMode::Sha1)
+        .max_body_len(max_body(args.size))
+        .build()
+        .map_err(|error| error.to_string())?;
+    let batch = if args.batch == 0 || args.batch > args.n {
+        args.n.max(1)
+    } else {
+        args.batch
+    };
+    let started = Instant::now();
+    let mut base = 0;
+    while base < args.n {
+        let count = batch.min(args.n - base);
+        let mut set = client.task_set();
+        let mut ids = Vec::with_capacity(count as usize);
+        for seq in base..base + count {
+            ids.push(
+                set.add_task(Task::new(FN_ECHO, payload(args.size, seq)))
+                    .map_err(|error| format!("add_task #{seq}: {error}"))?,
+            );
+        }
+        set.wait(Duration::from_secs(900))
+            .map_err(|error| error.to_string())?;
+        for (offset, id) in ids.into_iter().enumerate() {
+            let seq = base + offset as u64;
+            match set.take_outcome(id) {
+                Some(TaskOutcome::Completed(data)) => {
+                    let expected = if args.size >= 8 { seq } else { 0 };
+                    if check(&data, args.size) != Some(expected) {
+                        return Err(format!("task {seq}: bad echo ({} bytes)", data.len()));
+                    }
+                }
+                other => return Err(format!("task {seq}: {other:?}")),
+            }
+        }
+        base += count;
+    }
+    let extra = format!("ok={} workers={} batch={batch}", args.n, args.label);
+    line(args, "fg_tasks", started.elapsed().as_secs_f64(), &extra);
+    Ok(())
+}
