@@ -56,7 +56,8 @@ impl Header {
 }
 
 /// Appends one packet built from `args` to `buf`, checking the shape of `kind` and that no
-/// delimited argument holds a NUL byte. Nothing is appended on error.
+/// delimited argument (nor the handle tail of JOB_CREATED, WORK_FAIL and GET_STATUS) holds a
+/// NUL byte. Nothing is appended on error.
 ///
 /// This is the allocation-free path used by the client and worker; [`Packet::new`] builds an
 /// owned packet instead.
@@ -102,6 +103,11 @@ fn check_shape(kind: PacketType, args: &[&[u8]]) -> Result<usize, ArgumentError>
     for arg in &args[..delimited] {
         validate::delimited(kind.name(), arg)?;
     }
+    if kind.tail_is_handle() {
+        // The decoder strips trailing NULs from a handle tail (gearmand's stray NUL), so a
+        // handle ending in NUL would not survive the wire; a handle never holds one anyway.
+        validate::delimited("job handle", args[delimited])?;
+    }
     let body_len = args.iter().map(|arg| arg.len()).sum::<usize>() + delimited;
     if body_len > u32::MAX as usize {
         return Err(ArgumentError::PacketTooLarge { len: body_len });
@@ -111,7 +117,8 @@ fn check_shape(kind: PacketType, args: &[&[u8]]) -> Result<usize, ArgumentError>
 
 impl Packet {
     /// Builds a packet from its arguments, checking the type's shape and that no delimited
-    /// argument contains a NUL byte.
+    /// argument (nor a handle tail, see [`PacketType::tail_is_handle`]) contains a NUL byte, so
+    /// that every packet built decodes back to itself.
     ///
     /// ```
     /// use gearman_sync::protocol::{Packet, PacketType, Magic};
