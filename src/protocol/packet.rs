@@ -51,7 +51,7 @@ pub struct Header {
 impl Header {
     /// Bytes the whole packet occupies on the wire.
     pub fn packet_len(&self) -> usize {
-        HEADER_LEN + self.body_len as usize
+        HEADER_LEN.saturating_add(self.body_len as usize)
     }
 }
 
