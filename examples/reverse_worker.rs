@@ -55,9 +55,7 @@ fn run(servers: &str, client_id: &str) -> Result<u64, Box<dyn std::error::Error>
     })?;
     let stop = worker.stop_handle();
     ctrlc::set_handler(move || stop.stop())?;
-    eprintln!(
-        "reverse_worker: serving `reverse` on {:?}",
-        worker.servers()
-    );
+    let servers: Vec<String> = worker.servers().iter().map(ToString::to_string).collect();
+    eprintln!("reverse_worker: serving `reverse` on {}", servers.join(", "));
     Ok(worker.work()?.jobs)
 }
