@@ -124,15 +124,19 @@ fn max_body(size: usize) -> u32 {
     (size as u64 + 64 * 1024).clamp(64 << 20, u64::from(u32::MAX)) as u32
 }
 
-fn worker(args: &Args) -> Result<Worker, String> {
-    Worker::builder()
+/// A worker that returns from `work()` after `jobs` jobs (0 = never), or after 30 s idle.
+fn worker(args: &Args, jobs: u64) -> Result<Worker, String> {
+    let mut builder = Worker::builder()
         .servers(&args.servers)
+        .max_jobs(jobs)
         .connect_options(ConnectOptions {
             max_body_len: max_body(args.size),
             ..ConnectOptions::default()
-        })
-        .build()
-        .map_err(|error| error.to_string())
+        });
+    if jobs > 0 {
+        builder = builder.max_idle(Duration::from_secs(30));
+    }
+    builder.build().map_err(|error| error.to_string())
 }
 
 /// Prints one result line in gmbench's format.
@@ -229,7 +233,7 @@ fn drain(args: &Args) -> Result<f64, String> {
     let seen = Arc::new(Mutex::new((vec![false; args.n as usize], None::<String>)));
     let record = Arc::clone(&seen);
     let (n, size) = (args.n, args.size);
-    let mut worker = worker(args)?;
+    let mut worker = worker(args, args.n)?;
     worker
         .add_ability(FN_BG, move |job| {
             let mut state = record.lock().map_err(|_| gearman_sync::JobError::Fail)?;
@@ -243,15 +247,9 @@ fn drain(args: &Args) -> Result<f64, String> {
         })
         .map_err(|error| error.to_string())?;
     let started = Instant::now();
-    let mut done = 0;
-    while done < args.n {
-        let ran = worker
-            .work_one(Duration::from_secs(30))
-            .map_err(|error| error.to_string())?;
-        if !ran {
-            return Err(format!("no job within 30 s after {done} jobs"));
-        }
-        done += 1;
+    let summary = worker.work().map_err(|error| error.to_string())?;
+    if summary.jobs != args.n {
+        return Err(format!("no job within 30 s after {} jobs", summary.jobs));
     }
     let secs = started.elapsed().as_secs_f64();
     let state = seen.lock().map_err(|_| "poisoned".to_owned())?;
@@ -278,20 +276,12 @@ fn worker_drain(args: &Args) -> Outcome {
 }
 
 fn echo_worker(args: &Args) -> Outcome {
-    let mut worker = worker(args)?;
+    let mut worker = worker(args, args.n)?;
     worker
         .add_ability(FN_ECHO, |job| Ok(job.take_workload()))
         .map_err(|error| error.to_string())?;
     let started = Instant::now();
-    let mut jobs = 0;
-    while args.n == 0 || jobs < args.n {
-        if worker
-            .work_one(Duration::from_secs(3600))
-            .map_err(|error| error.to_string())?
-        {
-            jobs += 1;
-        }
-    }
+    worker.work().map_err(|error| error.to_string())?;
     line(args, "echo_worker", started.elapsed().as_secs_f64(), "");
     Ok(())
 }
