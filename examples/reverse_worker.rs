@@ -56,6 +56,9 @@ fn run(servers: &str, client_id: &str) -> Result<u64, Box<dyn std::error::Error>
     let stop = worker.stop_handle();
     ctrlc::set_handler(move || stop.stop())?;
     let servers: Vec<String> = worker.servers().iter().map(ToString::to_string).collect();
-    eprintln!("reverse_worker: serving `reverse` on {}", servers.join(", "));
+    eprintln!(
+        "reverse_worker: serving `reverse` on {}",
+        servers.join(", ")
+    );
     Ok(worker.work()?.jobs)
 }
