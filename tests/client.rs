@@ -613,3 +613,37 @@ fn ten_thousand_tasks_in_one_task_set() {
     drop(set);
     assert_eq!(completed.into_inner(), count);
 }
+
+#[test]
+fn wait_can_be_resumed_and_abandon_ends_open_tasks_honestly() {
+    let server = Gearmand::start();
+    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
+        worker
+            .add_ability("slowish", |job| {
+                std::thread::sleep(Duration::from_millis(300));
+                Ok(job.workload().to_vec())
+            })
+            .expect("ability");
+    });
+    let mut client = Client::new(&server.addr()).expect("client");
+    let mut set = client.task_set();
+    let id = set.add_task(Task::new("slowish", "kept")).expect("add");
+    let orphan = set
+        .add_task(Task::new("nobody_serves_this", "x"))
+        .expect("add");
+    let first = set.wait(Duration::from_millis(50)).expect("wait");
+    assert_eq!(first.timed_out, [id, orphan]);
+    assert!(
+        set.outcome(id).is_none(),
+        "a timed-out wait leaves tasks open"
+    );
+    let second = set.wait(Duration::from_secs(5)).expect("wait again");
+    assert_eq!(second.completed, [id]);
+    assert_eq!(second.timed_out, [orphan]);
+    assert_eq!(set.abandon(), 1);
+    assert!(matches!(
+        set.outcome(orphan),
+        Some(TaskOutcome::Failed(Error::Timeout { .. }))
+    ));
+    assert_eq!(set.open(), 0);
+}

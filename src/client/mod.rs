@@ -242,6 +242,7 @@ impl Client {
         let mut set = self.task_set();
         let id = set.add_task(task)?;
         set.wait(timeout)?;
+        set.abandon();
         match set.take_outcome(id) {
             Some(outcome) => outcome.into_result(),
             None => Err(Error::Timeout {
@@ -272,6 +273,7 @@ impl Client {
         let mut set = self.task_set();
         let id = set.add_task(task.background())?;
         set.wait(timeout)?;
+        set.abandon();
         match set.take_outcome(id) {
             Some(TaskOutcome::Submitted(handle)) => Ok(handle),
             Some(TaskOutcome::Failed(error)) => Err(error),

@@ -45,14 +45,15 @@ impl TaskOutcome {
     }
 }
 
-/// Which tasks ended since the previous [`TaskSet::wait`] call (or since the set was made).
+/// What one [`TaskSet::wait`] saw: tasks that ended since the previous call, and tasks still
+/// open at its deadline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WaitSummary {
     /// Completed foreground tasks and created background tasks.
     pub completed: Vec<TaskId>,
     /// Tasks that failed (WORK_FAIL, WORK_EXCEPTION, server ERROR, lost connection ...).
     pub failed: Vec<TaskId>,
-    /// Tasks still unfinished when the deadline passed.
+    /// Tasks still open when the deadline passed (they stay open; see [`TaskSet::abandon`]).
     pub timed_out: Vec<TaskId>,
 }
 
@@ -77,7 +78,7 @@ struct Entry<'a> {
     handle: Vec<u8>,
     attempts: u32,
     state: State,
-    timed_out: bool,
+    submitted: Instant,
     outcome: Option<TaskOutcome>,
 }
 
@@ -179,7 +180,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             handle: Vec::new(),
             attempts: 0,
             state: State::Done,
-            timed_out: false,
+            submitted: Instant::now(),
             outcome: None,
         });
         if let Err(error) = self.submit(id) {
@@ -229,6 +230,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                     entry.server = server;
                     entry.state = State::AwaitingCreated;
                     entry.attempts += 1;
+                    entry.submitted = Instant::now();
                     self.awaiting_created[server].push_back(id);
                     self.outstanding[server] += 1;
                     self.open += 1;
@@ -240,12 +242,14 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         Err(Error::NoJobServers(self.client.pool.failures()))
     }
 
-    /// Waits until every task has ended or `timeout` passes. Tasks still open at the deadline
-    /// end with [`Error::Timeout`] (or [`Error::SubmitUnconfirmed`] when the server never
-    /// confirmed them). Returns which tasks ended since the previous `wait` and how.
+    /// Waits until every task has ended or `timeout` passes, handling replies and firing
+    /// callbacks on this thread; blocks in `poll(2)`, never spinning.
+    ///
+    /// Returns the tasks that ended since the previous `wait` (completed or failed) and the
+    /// tasks still open at the deadline (`timed_out`). Open tasks stay open: call `wait` again
+    /// to keep waiting, or [`abandon`](TaskSet::abandon) to end them with an error.
     pub fn wait(&mut self, timeout: Duration) -> Result<WaitSummary> {
-        let started = Instant::now();
-        let deadline = started + timeout;
+        let deadline = Instant::now() + timeout;
         loop {
             self.dispatch_all_buffered();
             if self.open == 0 {
@@ -253,25 +257,61 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             }
             let now = Instant::now();
             if now >= deadline {
-                self.time_out_open(timeout);
                 break;
             }
             self.pump(Some(deadline - now))?;
         }
         let mut summary = WaitSummary::default();
         for &id in &self.finished[self.reported..] {
-            let entry = &self.entries[id];
-            let list = match &entry.outcome {
-                _ if entry.timed_out => &mut summary.timed_out,
+            match &self.entries[id].outcome {
                 Some(TaskOutcome::Completed(_)) | Some(TaskOutcome::Submitted(_)) => {
-                    &mut summary.completed
+                    summary.completed.push(TaskId(id))
                 }
-                _ => &mut summary.failed,
-            };
-            list.push(TaskId(id));
+                _ => summary.failed.push(TaskId(id)),
+            }
         }
         self.reported = self.finished.len();
+        if self.open > 0 {
+            summary.timed_out = (0..self.entries.len())
+                .filter(|&id| self.entries[id].state != State::Done)
+                .map(TaskId)
+                .collect();
+        }
         Ok(summary)
+    }
+
+    /// Ends every open task: one never confirmed by `JOB_CREATED` with
+    /// [`Error::SubmitUnconfirmed`] (it may exist on the server), a running one with
+    /// [`Error::Timeout`]. Their late replies are ignored. Returns how many were ended.
+    pub fn abandon(&mut self) -> usize {
+        let mut ended = 0;
+        for id in 0..self.entries.len() {
+            let entry = &self.entries[id];
+            let waited = entry.submitted.elapsed();
+            let error = match entry.state {
+                State::Done => continue,
+                State::AwaitingCreated => Error::SubmitUnconfirmed {
+                    server: self.server_name(entry.server),
+                    reason: format!("no JOB_CREATED after {waited:?}"),
+                },
+                State::Running => {
+                    let key = (entry.server, entry.handle.clone());
+                    if let Some(queue) = self.by_handle.get_mut(&key) {
+                        queue.retain(|&other| other != id);
+                        if queue.is_empty() {
+                            self.by_handle.remove(&key);
+                        }
+                    }
+                    Error::Timeout {
+                        during: "waiting for the job's result",
+                        after: waited,
+                    }
+                }
+            };
+            self.finish(id, TaskOutcome::Failed(error));
+            ended += 1;
+        }
+        ended
     }
 
     /// The outcome of a finished task (`None` while it is open).
@@ -582,34 +622,6 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 };
                 self.finish(id, TaskOutcome::Failed(error));
             }
-        }
-    }
-
-    fn time_out_open(&mut self, timeout: Duration) {
-        for id in 0..self.entries.len() {
-            let error = match self.entries[id].state {
-                State::Done => continue,
-                State::AwaitingCreated => Error::SubmitUnconfirmed {
-                    server: self.server_name(self.entries[id].server),
-                    reason: format!("no JOB_CREATED within {timeout:?}"),
-                },
-                State::Running => Error::Timeout {
-                    during: "waiting for the job's result",
-                    after: timeout,
-                },
-            };
-            if self.entries[id].state == State::Running {
-                let entry = &self.entries[id];
-                let key = (entry.server, entry.handle.clone());
-                if let Some(queue) = self.by_handle.get_mut(&key) {
-                    queue.retain(|&other| other != id);
-                    if queue.is_empty() {
-                        self.by_handle.remove(&key);
-                    }
-                }
-            }
-            self.entries[id].timed_out = true;
-            self.finish(id, TaskOutcome::Failed(error));
         }
     }
 

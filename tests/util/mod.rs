@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod fake;
+pub mod proxy;
+
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
