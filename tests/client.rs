@@ -637,7 +637,7 @@ fn wait_can_be_resumed_and_abandon_ends_open_tasks_honestly() {
         set.outcome(id).is_none(),
         "a timed-out wait leaves tasks open"
     );
-    let second = set.wait(Duration::from_secs(5)).expect("wait again");
+    let second = set.wait(Duration::from_secs(1)).expect("wait again");
     assert_eq!(second.completed, [id]);
     assert_eq!(second.timed_out, [orphan]);
     assert_eq!(set.abandon(), 1);

@@ -41,10 +41,7 @@ impl Peer {
 
     /// The next binary request, skipping nothing; `None` when the peer went away.
     pub fn packet(&mut self) -> Option<Packet> {
-        match self.next()? {
-            Ok(packet) => Some(packet),
-            Err(_) => None,
-        }
+        self.next()?.ok()
     }
 
     /// Waits for a request of `kind` (answering ECHO_REQ and OPTION_REQ probes on the way).
