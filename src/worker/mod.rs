@@ -24,6 +24,9 @@ use session::{Assignment, Phase, Registration, Session};
 
 /// Longest single blocking wait while idle, so a [`StopHandle`] is noticed promptly.
 const IDLE_SLICE: Duration = Duration::from_millis(200);
+/// How long past its deadline (or a stop) the worker waits for the reply to a GRAB already
+/// sent, and for the servers to confirm the last results before `work()` returns.
+const REPLY_GRACE: Duration = Duration::from_secs(1);
 
 /// Which GRAB_JOB variant the worker sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -429,8 +432,8 @@ impl Worker {
 
     /// Handles at most one job, waiting up to `timeout` for one. Returns true when a job ran.
     ///
-    /// A GRAB that is already out when the time is up is still answered (within the I/O
-    /// timeout), and a job it brings is run, so no job is left assigned to an idle worker.
+    /// A GRAB that is already out when the time is up is still answered (within one more
+    /// second), and a job it brings is run, so no job is left assigned to an idle worker.
     pub fn work_one(&mut self, timeout: Duration) -> Result<bool> {
         self.next_job(timeout, false)
     }
@@ -445,7 +448,7 @@ impl Worker {
             .into());
         }
         let deadline = Instant::now() + timeout;
-        let grace = deadline + self.settings.connect.io_timeout;
+        let grace = deadline + REPLY_GRACE;
         loop {
             let stopping = self.stop.is_stopped();
             if !stopping {
@@ -606,7 +609,10 @@ impl Worker {
                     _ => break,
                 };
                 let packet = match next {
-                    Ok(Some(packet)) => packet,
+                    Ok(Some(packet)) => {
+                        session.mark_healthy();
+                        packet
+                    }
                     Ok(None) => break,
                     Err(error) => {
                         session.fail(&error, &self.settings.backoff);
@@ -862,12 +868,12 @@ impl Worker {
     /// Makes sure every server has processed what was sent (an ECHO round trip each), so a
     /// result written just before the worker stops is never lost to a connection reset.
     fn sync_all(&mut self) {
+        let started = Instant::now();
+        let deadline = started + REPLY_GRACE;
         for session in &mut self.sessions {
             let Some(conn) = session.conn.as_mut() else {
                 continue;
             };
-            let started = Instant::now();
-            let deadline = started + Duration::from_secs(2);
             let synced = conn
                 .queue_request(PacketType::EchoReq, &[b"gearman-sync sync"])
                 .map_err(Error::from)

@@ -101,14 +101,19 @@ impl Session {
             conn.queue_packet(&registration_packet(name, *limit, millis)?);
         }
         conn.flush()?;
-        if self.failures > 0 {
-            log::info!("worker reconnected to {}", self.addr);
-        }
         self.conn = Some(conn);
         self.phase = Phase::NeedGrab;
-        self.failures = 0;
         self.retry_at = None;
         Ok(())
+    }
+
+    /// The server answered on this connection: it is healthy, so the backoff starts over.
+    /// (A server that accepts and then closes at once keeps its growing backoff.)
+    pub(crate) fn mark_healthy(&mut self) {
+        if self.failures > 0 {
+            log::info!("worker reconnected to {}", self.addr);
+            self.failures = 0;
+        }
     }
 
     /// Sends a CAN_DO / CAN_DO_TIMEOUT for a newly added ability on an open connection.
