@@ -91,12 +91,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod client;
 pub mod error;
 pub mod net;
 pub mod protocol;
 pub mod worker;
 
+pub use admin::Admin;
 pub use client::{
     Client, ClientBuilder, JobHandle, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
     UniqueJobStatus, WaitSummary,
