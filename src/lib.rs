@@ -106,3 +106,8 @@ pub use client::{
 pub use error::{AddressError, ArgumentError, Error, ProtocolError, Result, ServerFailure};
 pub use net::ServerAddr;
 pub use worker::{Ability, Job, JobError, StopHandle, Worker, WorkerBuilder};
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
