@@ -7,13 +7,28 @@ use std::time::Duration;
 
 use crate::protocol::{Magic, PacketType};
 
-/// Result alias used throughout the crate.
+/// Result alias used throughout the crate: `Result<T>` is `Result<T, gearman_sync::Error>`.
+///
+/// ```
+/// use gearman_sync::{Client, Result};
+/// fn client() -> Result<Client> {
+///     Client::new("127.0.0.1:4730")
+/// }
+/// assert!(client().is_ok());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Bytes received from a peer that violate the Gearman protocol.
 ///
 /// Produced by the sans-IO codec ([`crate::protocol`]) and therefore cheap to clone and compare.
 /// A connection that yields a `ProtocolError` is out of sync and is closed by this crate.
+///
+/// ```
+/// use gearman_sync::ProtocolError;
+/// use gearman_sync::protocol::Decoder;
+/// let error = Decoder::new().decode(b"HTTP/1.1 200 OK").unwrap_err();
+/// assert_eq!(error, ProtocolError::BadMagic(*b"HTTP"));
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolError {
@@ -92,6 +107,15 @@ pub enum ProtocolError {
 }
 
 /// Caller input refused before anything is sent, because gearmand would mishandle it.
+///
+/// ```
+/// use gearman_sync::ArgumentError;
+/// use gearman_sync::protocol::validate;
+/// assert_eq!(
+///     validate::function(b"a\0b"),
+///     Err(ArgumentError::NulByte { field: "function name" })
+/// );
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ArgumentError {
@@ -158,6 +182,13 @@ pub enum ArgumentError {
 }
 
 /// A server address that could not be parsed; names the bad entry.
+///
+/// ```
+/// use gearman_sync::ServerAddr;
+/// let error = ServerAddr::parse("host:0").unwrap_err();
+/// assert_eq!(error.entry, "host:0");
+/// assert_eq!(error.reason, "port out of range 1..=65535");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid server address {entry:?}: {reason}")]
 pub struct AddressError {
@@ -168,6 +199,12 @@ pub struct AddressError {
 }
 
 /// One server and the last error seen on it, as listed by [`Error::NoJobServers`].
+///
+/// ```
+/// use gearman_sync::ServerFailure;
+/// let failure = ServerFailure { server: "10.0.0.1:4730".into(), error: "refused".into() };
+/// assert_eq!(failure.to_string(), "10.0.0.1:4730: refused");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerFailure {
     /// The server, as `host:port`.
@@ -200,6 +237,19 @@ fn list_failures(failures: &[ServerFailure]) -> String {
 /// is unknown ([`Error::SubmitUnconfirmed`]), a server's `ERROR` reply ([`Error::Server`]), a job
 /// that ran and failed ([`Error::JobFailed`], [`Error::JobException`]) and a deadline
 /// ([`Error::Timeout`]).
+///
+/// ```no_run
+/// use gearman_sync::{Client, Error};
+/// let mut client = Client::new("127.0.0.1:4730")?;
+/// match client.do_normal("reverse", "hello") {
+///     Ok(result) => println!("{}", String::from_utf8_lossy(&result)),
+///     Err(Error::JobFailed { handle }) => eprintln!("job {handle} failed"),
+///     Err(error) if error.may_have_been_submitted() => eprintln!("unknown fate: {error}"),
+///     Err(error) if error.is_timeout() => eprintln!("too slow: {error}"),
+///     Err(error) => return Err(error),
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -310,11 +360,30 @@ pub enum Error {
 
 impl Error {
     /// True for [`Error::Timeout`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Error;
+    /// let error = Error::Timeout { during: "waiting for the job", after: Duration::from_secs(60) };
+    /// assert!(error.is_timeout());
+    /// assert!(!Error::JobFailed { handle: "H:vm:1".into() }.is_timeout());
+    /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }
 
-    /// True when the submission may have reached the server ([`Error::SubmitUnconfirmed`]).
+    /// True when the submission may have reached the server ([`Error::SubmitUnconfirmed`]):
+    /// resubmitting may then run the job twice.
+    ///
+    /// ```
+    /// use gearman_sync::Error;
+    /// let error = Error::SubmitUnconfirmed {
+    ///     server: "127.0.0.1:4730".into(),
+    ///     reason: "connection reset".into(),
+    /// };
+    /// assert!(error.may_have_been_submitted());
+    /// assert!(!Error::NoJobServers(Vec::new()).may_have_been_submitted());
+    /// ```
     pub fn may_have_been_submitted(&self) -> bool {
         matches!(self, Error::SubmitUnconfirmed { .. })
     }

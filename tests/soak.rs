@@ -41,7 +41,11 @@ fn eight_client_threads_two_workers_two_servers() {
             WorkerThread::spawn(&servers, move |worker| {
                 worker
                     .add_ability("soak", move |job| {
-                        *executions.lock().expect("lock").entry(job.workload().to_vec()).or_default() += 1;
+                        *executions
+                            .lock()
+                            .expect("lock")
+                            .entry(job.workload().to_vec())
+                            .or_default() += 1;
                         Ok(reversed(job.workload()))
                     })
                     .expect("ability");
@@ -70,7 +74,9 @@ fn eight_client_threads_two_workers_two_servers() {
                     if seq % 2 == 0 {
                         // One job at a time.
                         let payload = format!("t{thread}-j{seq}");
-                        let result = client.do_normal("soak", payload.clone()).map_err(|e| format!("{payload}: {e}"))?;
+                        let result = client
+                            .do_normal("soak", payload.clone())
+                            .map_err(|e| format!("{payload}: {e}"))?;
                         if result != reversed(payload.as_bytes()) {
                             return Err(format!("{payload}: mismatched result {result:?}"));
                         }
@@ -78,19 +84,27 @@ fn eight_client_threads_two_workers_two_servers() {
                         done += 1;
                     } else {
                         // A batch of 50 in one task set.
-                        let batch: Vec<String> = (seq..(seq + 50).min(per_thread)).map(|s| format!("t{thread}-j{s}")).collect();
+                        let batch: Vec<String> = (seq..(seq + 50).min(per_thread))
+                            .map(|s| format!("t{thread}-j{s}"))
+                            .collect();
                         let mut set = client.task_set();
                         let ids: Vec<_> = batch
                             .iter()
-                            .map(|payload| set.add_task(Task::new("soak", payload.as_str())).map_err(|e| e.to_string()))
+                            .map(|payload| {
+                                set.add_task(Task::new("soak", payload.as_str()))
+                                    .map_err(|e| e.to_string())
+                            })
                             .collect::<Result<_, _>>()?;
-                        let summary = set.wait(Duration::from_secs(60)).map_err(|e| e.to_string())?;
+                        let summary = set
+                            .wait(Duration::from_secs(60))
+                            .map_err(|e| e.to_string())?;
                         if summary.completed.len() != batch.len() {
                             return Err(format!("batch at {seq}: {summary:?}"));
                         }
                         for (payload, id) in batch.iter().zip(ids) {
                             match set.take_outcome(id) {
-                                Some(TaskOutcome::Completed(result)) if result == reversed(payload.as_bytes()) => {}
+                                Some(TaskOutcome::Completed(result))
+                                    if result == reversed(payload.as_bytes()) => {}
                                 other => return Err(format!("{payload}: {other:?}")),
                             }
                         }
@@ -104,7 +118,10 @@ fn eight_client_threads_two_workers_two_servers() {
         .collect();
     let mut total = 0;
     for thread in threads {
-        total += thread.join().expect("client thread panicked").expect("client thread failed");
+        total += thread
+            .join()
+            .expect("client thread panicked")
+            .expect("client thread failed");
     }
     let elapsed = started.elapsed();
     let end_rss = rss_kib();
@@ -112,8 +129,15 @@ fn eight_client_threads_two_workers_two_servers() {
     assert_eq!(total, THREADS * per_thread);
     let executions = executions.lock().expect("lock");
     assert_eq!(executions.len(), THREADS * per_thread, "every job ran");
-    let repeated: Vec<_> = executions.iter().filter(|(_, count)| **count != 1).collect();
-    assert!(repeated.is_empty(), "jobs run more than once: {}", repeated.len());
+    let repeated: Vec<_> = executions
+        .iter()
+        .filter(|(_, count)| **count != 1)
+        .collect();
+    assert!(
+        repeated.is_empty(),
+        "jobs run more than once: {}",
+        repeated.len()
+    );
     eprintln!(
         "soak: {total} jobs in {elapsed:.1?} ({:.0}/s); RSS after warm-up {warm_rss} KiB, at the end {end_rss} KiB",
         total as f64 / elapsed.as_secs_f64()

@@ -23,7 +23,15 @@ pub struct JobHandle {
 }
 
 impl JobHandle {
-    /// A handle issued by `server`.
+    /// A handle issued by `server` (normally made by the client from `JOB_CREATED`; build one
+    /// yourself to ask about a handle stored elsewhere).
+    ///
+    /// ```
+    /// use gearman_sync::{JobHandle, ServerAddr};
+    /// let handle = JobHandle::new(ServerAddr::new("10.0.0.1", 4730)?, "H:gm1:42");
+    /// assert_eq!(handle.as_bytes(), b"H:gm1:42");
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn new(server: ServerAddr, handle: impl Into<Vec<u8>>) -> JobHandle {
         JobHandle {
             server,
@@ -32,11 +40,25 @@ impl JobHandle {
     }
 
     /// The server that issued the handle.
+    ///
+    /// ```
+    /// use gearman_sync::{JobHandle, ServerAddr};
+    /// let handle = JobHandle::new(ServerAddr::new("10.0.0.1", 4731)?, "H:gm1:42");
+    /// assert_eq!(handle.server().to_string(), "10.0.0.1:4731");
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn server(&self) -> &ServerAddr {
         &self.server
     }
 
     /// The handle bytes as sent by the server.
+    ///
+    /// ```
+    /// use gearman_sync::{JobHandle, ServerAddr};
+    /// let handle = JobHandle::new(ServerAddr::new("10.0.0.1", 4730)?, "H:gm1:42");
+    /// assert_eq!(handle.as_bytes(), b"H:gm1:42");
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn as_bytes(&self) -> &[u8] {
         &self.handle
     }
@@ -69,13 +91,31 @@ pub struct JobStatus {
 
 impl JobStatus {
     /// Progress in percent, `None` while the denominator is 0.
+    ///
+    /// ```
+    /// use gearman_sync::JobStatus;
+    /// let halfway = JobStatus { known: true, running: true, numerator: 5, denominator: 10 };
+    /// assert_eq!(halfway.percent(), Some(50.0));
+    /// assert_eq!(JobStatus::default().percent(), None);
+    /// ```
     pub fn percent(&self) -> Option<f64> {
         (self.denominator != 0)
             .then(|| f64::from(self.numerator) * 100.0 / f64::from(self.denominator))
     }
 }
 
-/// A job's state looked up by its unique ID (`STATUS_RES_UNIQUE`).
+/// A job's state looked up by its unique ID (`STATUS_RES_UNIQUE`), as returned by
+/// [`Client::status_by_unique`](crate::Client::status_by_unique).
+///
+/// ```no_run
+/// use gearman_sync::Client;
+/// let mut client = Client::new("127.0.0.1:4730")?;
+/// let found = client.status_by_unique("import-feed")?;
+/// if found.status.known {
+///     println!("on {}: {} clients waiting", found.server, found.clients);
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UniqueJobStatus {
     /// The server that answered (the first that knows the job, or the last asked).

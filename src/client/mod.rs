@@ -19,9 +19,11 @@ use crate::net::{
 };
 use crate::protocol::{parse_decimal, validate, Packet, PacketType};
 
-/// Default deadline for a job submitted with [`Client::do_task`] and friends.
+/// Default deadline for a job submitted with [`Client::do_task`] and friends (60 s); change it
+/// with [`ClientBuilder::timeout`] or per task with [`Task::timeout`].
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default deadline for a request with a direct reply (status, echo).
+/// Default deadline for a request with a direct reply (status, echo, a background
+/// submission's `JOB_CREATED`): 10 s; change it with [`ClientBuilder::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone)]
@@ -74,86 +76,229 @@ impl Default for ClientBuilder {
 
 impl ClientBuilder {
     /// The servers (`"host[:port],..."`, a slice, a `Vec` ...). Without any: `GEARMAN_SERVERS`,
-    /// then `127.0.0.1:4730`.
+    /// then `127.0.0.1:4730`. A bad address is reported by [`build`](ClientBuilder::build).
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers(&["10.0.0.1", "10.0.0.2:4731"]).build()?;
+    /// assert_eq!(client.servers()[1].port(), 4731);
+    /// assert!(Client::builder().servers("10.0.0.1:x").build().is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn servers<S: ToServers + ?Sized>(mut self, servers: &S) -> Self {
         self.servers = servers.to_servers();
         self
     }
 
-    /// Default deadline for foreground jobs (default 60 s).
+    /// Default deadline for foreground jobs run by [`Client::do_task`] and its `do_*`
+    /// shortcuts (default 60 s). A [`Task::timeout`] overrides it per task.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .timeout(Duration::from_secs(300))
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.settings.job_timeout = timeout;
         self
     }
 
-    /// Deadline for status and echo requests (default 10 s).
+    /// Deadline for requests with a direct reply: status, echo, and the `JOB_CREATED` of a
+    /// background submission (default 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .request_timeout(Duration::from_secs(2))
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.settings.request_timeout = timeout;
         self
     }
 
     /// Limit on each TCP connect (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .connect_timeout(Duration::from_millis(500))
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.pool.connect.connect_timeout = timeout;
         self
     }
 
     /// Limit on the ECHO probe that proves a new connection healthy (default 5 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .probe_timeout(Duration::from_secs(1))
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn probe_timeout(mut self, timeout: Duration) -> Self {
         self.pool.probe_timeout = timeout;
         self
     }
 
     /// Limit on one blocked socket write (default 30 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .io_timeout(Duration::from_secs(10))
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn io_timeout(mut self, timeout: Duration) -> Self {
         self.pool.connect.io_timeout = timeout;
         self
     }
 
-    /// Reconnect backoff for failed servers.
+    /// Reconnect backoff for failed servers (default 250 ms doubling to 10 s, 20 % jitter).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, net::Backoff};
+    /// let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(30), jitter: 0.2 };
+    /// let client = Client::builder().servers("127.0.0.1:4730").backoff(backoff).build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.pool.backoff = backoff;
         self
     }
 
     /// Server choice for new tasks (default round-robin).
+    ///
+    /// ```
+    /// use gearman_sync::{Client, net::Routing};
+    /// let client = Client::builder()
+    ///     .servers("10.0.0.1,10.0.0.2")
+    ///     .routing(Routing::UniqueHash)
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 2);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn routing(mut self, routing: Routing) -> Self {
         self.pool.routing = routing;
         self
     }
 
     /// How uniques are generated for tasks without one (default SHA-1 of function + workload).
+    ///
+    /// ```
+    /// use gearman_sync::{Client, client::UniqueMode};
+    /// // Never coalesce identical requests:
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .unique_mode(UniqueMode::None)
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn unique_mode(mut self, mode: UniqueMode) -> Self {
         self.settings.unique_mode = mode;
         self
     }
 
-    /// A prefix put before every function name (GearmanBundle's `job_prefix`).
+    /// A prefix put before every function name (GearmanBundle's `job_prefix`). A NUL byte in
+    /// it makes [`build`](ClientBuilder::build) fail with [`Error::InvalidArgument`].
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("127.0.0.1:4730").prefix("staging.").build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// assert!(Client::builder().servers("127.0.0.1:4730").prefix("a\0b").build().is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
         self.settings.prefix = prefix.into();
         self
     }
 
-    /// Label sent with `SET_CLIENT_ID` on every connection.
+    /// Label sent with `SET_CLIENT_ID` on every connection (1 to 127 printable ASCII bytes, no
+    /// spaces; checked by [`build`](ClientBuilder::build)).
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("127.0.0.1:4730").client_id("billing-cli").build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// assert!(Client::builder().servers("127.0.0.1:4730").client_id("with space").build().is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.pool.client_id = Some(id.into());
         self
     }
 
     /// Ask servers to forward `WORK_EXCEPTION` (default on). Off, gearmand turns exceptions
-    /// into plain `WORK_FAIL`.
+    /// into plain `WORK_FAIL`, so jobs end with [`Error::JobFailed`] instead of
+    /// [`Error::JobException`].
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("127.0.0.1:4730").exceptions(false).build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn exceptions(mut self, enabled: bool) -> Self {
         self.exceptions = enabled;
         self
     }
 
-    /// Largest reply body accepted (default 64 MiB; up to `u32::MAX`).
+    /// Largest reply body accepted (default 64 MiB; up to `u32::MAX`). A larger reply is an
+    /// [`Error::Protocol`] and closes the connection.
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .max_body_len(512 << 20)
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn max_body_len(mut self, max: u32) -> Self {
         self.pool.connect.max_body_len = max;
         self
     }
 
     /// Checks the settings and builds the client (no connection is opened yet).
+    ///
+    /// Fails with [`Error::Address`] for a bad server address and [`Error::InvalidArgument`]
+    /// for a bad client ID or prefix.
+    ///
+    /// ```
+    /// use gearman_sync::{Client, Error};
+    /// let client = Client::builder().servers("127.0.0.1:4730").build()?;
+    /// assert_eq!(client.servers()[0].to_string(), "127.0.0.1:4730");
+    /// assert!(matches!(Client::builder().servers("a,,b").build(), Err(Error::Address(_))));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn build(self) -> Result<Client> {
         let mut servers = self.servers?;
         if servers.is_empty() {
@@ -197,17 +342,45 @@ pub struct Client {
 
 impl Client {
     /// A client for `servers` with default settings; an empty list means `GEARMAN_SERVERS`,
-    /// then `127.0.0.1:4730`. No connection is opened until the first request.
+    /// then `127.0.0.1:4730`. No connection is opened until the first request, so this only
+    /// fails for a bad address ([`Error::Address`]).
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::new("gearman-1,gearman-2:4731")?;
+    /// assert_eq!(client.servers().len(), 2);
+    /// assert!(Client::new("gearman-1:notaport").is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn new<S: ToServers + ?Sized>(servers: &S) -> Result<Client> {
         Client::builder().servers(servers).build()
     }
 
-    /// A builder for non-default settings.
+    /// A builder for non-default settings (see [`ClientBuilder`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .timeout(Duration::from_secs(5))
+    ///     .build()?;
+    /// assert_eq!(client.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
     /// The configured servers, in order.
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::new("a, b:4731")?;
+    /// let names: Vec<String> = client.servers().iter().map(ToString::to_string).collect();
+    /// assert_eq!(names, ["a:4730", "b:4731"]);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn servers(&self) -> Vec<ServerAddr> {
         (0..self.pool.len())
             .map(|index| self.pool.server(index).clone())
@@ -216,6 +389,17 @@ impl Client {
 
     /// Sets the label sent with `SET_CLIENT_ID`, now on open connections and on every later
     /// connect.
+    ///
+    /// An invalid ID is refused with [`Error::InvalidArgument`] and changes nothing. A server
+    /// whose write fails is marked failed (and reconnected later) without an error here.
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// client.set_client_id("nightly-report")?; // no connection yet: used on the first connect
+    /// assert!(client.set_client_id("two words").is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn set_client_id(&mut self, id: &str) -> Result<()> {
         let packet = Packet::set_client_id(id.as_bytes())?;
         self.pool.options_mut().client_id = Some(id.to_owned());
@@ -230,13 +414,40 @@ impl Client {
         Ok(())
     }
 
-    /// An empty task set borrowing this client.
+    /// An empty task set borrowing this client (see [`TaskSet`]). Nothing is sent until a
+    /// task is added.
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let set = client.task_set();
+    /// assert!(set.is_empty());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn task_set<'a>(&mut self) -> TaskSet<'_, 'a> {
         TaskSet::new(self)
     }
 
     /// Runs one task to its end and returns the result of a foreground job (or, for a
     /// background task, the handle's bytes). The task's callbacks fire as usual.
+    ///
+    /// Blocks until the job ends or the task's [`timeout`](Task::timeout) (default
+    /// [`ClientBuilder::timeout`], 60 s) passes. Errors include [`Error::JobFailed`] and
+    /// [`Error::JobException`] (the job ran and failed), [`Error::Timeout`],
+    /// [`Error::SubmitUnconfirmed`] (no `JOB_CREATED` arrived), [`Error::JobLost`],
+    /// [`Error::Server`], [`Error::NoJobServers`] and [`Error::InvalidArgument`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let task = Task::new("resize", "img-42.png")
+    ///     .timeout(Duration::from_secs(120))
+    ///     .on_status(|done, total| eprintln!("{done}/{total}"));
+    /// let thumbnail = client.do_task(task)?;
+    /// println!("{} bytes", thumbnail.len());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_task(&mut self, task: Task<'_>) -> Result<Vec<u8>> {
         let timeout = task.timeout.unwrap_or(self.settings.job_timeout);
         let mut set = self.task_set();
@@ -253,21 +464,61 @@ impl Client {
     }
 
     /// Runs a foreground job at normal priority and returns its result (PECL `doNormal`).
+    /// Blocks and fails as [`do_task`](Client::do_task).
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// assert_eq!(client.do_normal("reverse", "hello")?, b"olleh");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_normal(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
         self.do_task(Task::new(function, workload))
     }
 
-    /// Runs a foreground job at high priority (PECL `doHigh`).
+    /// Runs a foreground job at high priority (PECL `doHigh`). Blocks and fails as
+    /// [`do_task`](Client::do_task).
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let result = client.do_high("reverse", "urgent")?;
+    /// assert_eq!(result, b"tnegru");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_high(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
         self.do_task(Task::new(function, workload).priority(Priority::High))
     }
 
-    /// Runs a foreground job at low priority (PECL `doLow`).
+    /// Runs a foreground job at low priority (PECL `doLow`). Blocks and fails as
+    /// [`do_task`](Client::do_task).
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let result = client.do_low("reverse", "whenever")?;
+    /// assert_eq!(result, b"revenehw");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_low(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
         self.do_task(Task::new(function, workload).priority(Priority::Low))
     }
 
     /// Submits a background task and returns its handle once the server created it.
+    ///
+    /// Blocks until `JOB_CREATED` arrives or the task's [`timeout`](Task::timeout) (default
+    /// [`ClientBuilder::request_timeout`], 10 s) passes; without a confirmation the error is
+    /// [`Error::SubmitUnconfirmed`] and the job may exist. Other errors: [`Error::Server`],
+    /// [`Error::NoJobServers`], [`Error::InvalidArgument`].
+    ///
+    /// ```no_run
+    /// use gearman_sync::{Client, Priority, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let task = Task::new("send_mail", "to=ops").unique("mail-ops-1").priority(Priority::High);
+    /// let handle = client.submit_background(task)?;
+    /// println!("queued as {handle} on {}", handle.server());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn submit_background(&mut self, task: Task<'_>) -> Result<JobHandle> {
         let timeout = task.timeout.unwrap_or(self.settings.request_timeout);
         let mut set = self.task_set();
@@ -284,7 +535,16 @@ impl Client {
         }
     }
 
-    /// Submits a background job at normal priority (PECL `doBackground`).
+    /// Submits a background job at normal priority (PECL `doBackground`). Blocks and fails as
+    /// [`submit_background`](Client::submit_background).
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let handle = client.do_background("cleanup", "tmp/*")?;
+    /// println!("queued as {handle}");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_background(
         &mut self,
         function: &str,
@@ -293,7 +553,16 @@ impl Client {
         self.submit_background(Task::new(function, workload))
     }
 
-    /// Submits a background job at high priority (PECL `doHighBackground`).
+    /// Submits a background job at high priority (PECL `doHighBackground`). Blocks and fails
+    /// as [`submit_background`](Client::submit_background).
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let handle = client.do_high_background("invalidate_cache", "user:42")?;
+    /// println!("queued as {handle}");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_high_background(
         &mut self,
         function: &str,
@@ -302,7 +571,16 @@ impl Client {
         self.submit_background(Task::new(function, workload).priority(Priority::High))
     }
 
-    /// Submits a background job at low priority (PECL `doLowBackground`).
+    /// Submits a background job at low priority (PECL `doLowBackground`). Blocks and fails as
+    /// [`submit_background`](Client::submit_background).
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let handle = client.do_low_background("reindex", "all")?;
+    /// println!("queued as {handle}");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn do_low_background(
         &mut self,
         function: &str,
@@ -315,6 +593,18 @@ impl Client {
     ///
     /// gearmand before 2.0 runs such jobs late: it checks the time only when a worker asks for
     /// work, and a future job holds back the function's low-priority jobs until it is due.
+    ///
+    /// Blocks and fails as [`submit_background`](Client::submit_background).
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, SystemTime};
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let in_an_hour = SystemTime::now() + Duration::from_secs(3600);
+    /// let handle = client.schedule("send_reminder", "user=42", in_an_hour)?;
+    /// println!("scheduled as {handle}");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn schedule(
         &mut self,
         function: &str,
@@ -325,6 +615,22 @@ impl Client {
     }
 
     /// Asks the server that issued `handle` for the job's status (`GET_STATUS`).
+    ///
+    /// A server outside this client's list is reached through a one-off connection. Blocks
+    /// for the reply up to [`ClientBuilder::request_timeout`] (10 s by default), then
+    /// [`Error::Timeout`]. A finished or unknown job is not an error: its status has
+    /// `known == false`.
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let handle = client.do_background("long_report", "2024")?;
+    /// let status = client.status(&handle)?;
+    /// if status.known {
+    ///     println!("running: {}, progress: {:?} %", status.running, status.percent());
+    /// }
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn status(&mut self, handle: &JobHandle) -> Result<JobStatus> {
         let packet = Packet::get_status(handle.as_bytes())?;
         let reply = match self.pool.index_of(handle.server()) {
@@ -341,6 +647,19 @@ impl Client {
 
     /// Looks a job up by its unique ID (`GET_STATUS_UNIQUE`), asking the servers in turn
     /// (the hashed one first with [`Routing::UniqueHash`]) until one knows it.
+    ///
+    /// Each request blocks up to [`ClientBuilder::request_timeout`]. Returns the first
+    /// server's answer that knows the job, else the last answer (`status.known == false`);
+    /// when no server answered, the last error (or [`Error::NoJobServers`]).
+    ///
+    /// ```no_run
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// client.submit_background(Task::new("import", "feed.csv").unique("import-feed"))?;
+    /// let found = client.status_by_unique("import-feed")?;
+    /// println!("{} knows it: {:?}, {} clients wait", found.server, found.status, found.clients);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn status_by_unique(&mut self, unique: &str) -> Result<UniqueJobStatus> {
         let packet = Packet::get_status_unique(unique.as_bytes())?;
         let count = self.pool.len();
@@ -380,6 +699,16 @@ impl Client {
     }
 
     /// Sends `ECHO_REQ` to the next server and returns the echoed bytes.
+    ///
+    /// Blocks for the reply up to [`ClientBuilder::request_timeout`]; fails with
+    /// [`Error::NoJobServers`] when no server can be reached.
+    ///
+    /// ```no_run
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// assert_eq!(client.echo("ping")?, b"ping");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn echo(&mut self, data: impl AsRef<[u8]>) -> Result<Vec<u8>> {
         let packet = Packet::echo_req(data.as_ref())?;
         let index = self.pool.checkout(None)?;

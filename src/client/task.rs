@@ -7,6 +7,13 @@ use super::job::JobHandle;
 use crate::protocol::PacketType;
 
 /// Job priority. gearmand hands out HIGH before NORMAL before LOW, FIFO within one priority.
+///
+/// ```
+/// use gearman_sync::{Priority, Task};
+/// assert_eq!(Priority::default(), Priority::Normal);
+/// let task = Task::new("reverse", "hello").priority(Priority::Low);
+/// # drop(task);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Priority {
     /// Runs before normal and low jobs.
@@ -82,6 +89,14 @@ impl fmt::Debug for Task<'_> {
 
 impl<'a> Task<'a> {
     /// A foreground task at normal priority. The workload is taken as bytes, never re-encoded.
+    /// Names are checked when the task is submitted, not here.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("resize", vec![0xff, 0xd8, 0xff]);
+    /// assert_eq!(task.function(), b"resize");
+    /// assert_eq!(task.workload(), [0xff, 0xd8, 0xff]);
+    /// ```
     pub fn new(function: impl Into<Vec<u8>>, workload: impl Into<Vec<u8>>) -> Task<'a> {
         Task {
             function: function.into(),
@@ -97,19 +112,40 @@ impl<'a> Task<'a> {
     }
 
     /// Sets the unique ID (at most 63 bytes, no NUL), used as given. Without one, the client's
-    /// [`UniqueMode`](crate::client::UniqueMode) decides.
+    /// [`UniqueMode`](crate::client::UniqueMode) decides. A unique that is too long or holds a
+    /// NUL is refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the
+    /// task is submitted.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("import", "feed.csv").unique("import-feed-2024-06-01");
+    /// assert!(format!("{task:?}").contains("import-feed-2024-06-01"));
+    /// ```
     pub fn unique(mut self, unique: impl Into<Vec<u8>>) -> Self {
         self.unique = Some(unique.into());
         self
     }
 
-    /// Sets the priority.
+    /// Sets the priority (default [`Priority::Normal`]).
+    ///
+    /// ```
+    /// use gearman_sync::{Priority, Task};
+    /// let task = Task::new("reverse", "hello").priority(Priority::High);
+    /// assert!(format!("{task:?}").contains("priority: High"));
+    /// ```
     pub fn priority(mut self, priority: Priority) -> Self {
         self.priority = priority;
         self
     }
 
-    /// Submits as a background job: the task ends at `JOB_CREATED` with a handle.
+    /// Submits as a background job: the task ends at `JOB_CREATED` with a handle, and no result
+    /// or progress callbacks fire.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("send_mail", "to=ops").background();
+    /// assert!(format!("{task:?}").contains("background: true"));
+    /// ```
     pub fn background(mut self) -> Self {
         self.background = true;
         self
@@ -119,6 +155,15 @@ impl<'a> Task<'a> {
     ///
     /// gearmand before 2.0 checks the time only when a worker asks for work, so such a job
     /// can run later than asked, and a future job blocks the function's low-priority queue.
+    /// A time before 1970 counts as epoch 0 (already due).
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use gearman_sync::Task;
+    /// let task = Task::new("send_reminder", "user=42")
+    ///     .run_at(UNIX_EPOCH + Duration::from_secs(1_900_000_000));
+    /// assert!(format!("{task:?}").contains("run_at: Some(1900000000)"));
+    /// ```
     pub fn run_at(mut self, when: SystemTime) -> Self {
         let seconds = when
             .duration_since(UNIX_EPOCH)
@@ -129,72 +174,163 @@ impl<'a> Task<'a> {
         self
     }
 
-    /// Resubmits up to `retries` times after `WORK_FAIL` (firing `on_retry`).
+    /// Resubmits up to `retries` times after `WORK_FAIL` (firing `on_retry`); default 0.
+    /// `WORK_EXCEPTION` is not retried.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("flaky", "x").retries(3).on_retry(|attempt| eprintln!("retry {attempt}"));
+    /// assert!(format!("{task:?}").contains("retries: 3"));
+    /// ```
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
     }
 
-    /// Deadline for [`Client::do_task`](crate::Client::do_task) (defaults to the client's).
+    /// Deadline for [`Client::do_task`](crate::Client::do_task) and
+    /// [`Client::submit_background`](crate::Client::submit_background) (defaults to the
+    /// client's job or request timeout). A [`TaskSet`](crate::TaskSet) uses the deadline given
+    /// to its `wait` instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Task;
+    /// let task = Task::new("resize", "img.png").timeout(Duration::from_secs(300));
+    /// assert!(format!("{task:?}").contains("timeout: Some(300s)"));
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
     /// Called with the handle once the server created the job.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use gearman_sync::Task;
+    /// let handles = RefCell::new(Vec::new());
+    /// let task = Task::new("resize", "img.png").on_created(|handle| handles.borrow_mut().push(handle.clone()));
+    /// drop(task);
+    /// assert!(handles.borrow().is_empty()); // callbacks run only while the task is waited on
+    /// ```
     pub fn on_created(mut self, callback: impl FnMut(&JobHandle) + 'a) -> Self {
         self.callbacks.on_created = Some(Box::new(callback));
         self
     }
 
-    /// Called for each `WORK_DATA` chunk.
+    /// Called for each `WORK_DATA` chunk (partial results streamed by the worker).
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let mut streamed = Vec::new();
+    /// let task = Task::new("export", "table=users").on_data(|chunk| streamed.extend_from_slice(chunk));
+    /// drop(task);
+    /// assert!(streamed.is_empty());
+    /// ```
     pub fn on_data(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
         self.callbacks.on_data = Some(Box::new(callback));
         self
     }
 
     /// Called for each `WORK_WARNING`.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("import", "feed.csv")
+    ///     .on_warning(|warning| eprintln!("warning: {}", String::from_utf8_lossy(warning)));
+    /// assert_eq!(task.function(), b"import");
+    /// ```
     pub fn on_warning(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
         self.callbacks.on_warning = Some(Box::new(callback));
         self
     }
 
-    /// Called for each `WORK_STATUS` with numerator and denominator.
+    /// Called for each `WORK_STATUS` with numerator and denominator (a number the worker sent
+    /// that does not parse counts as 0).
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let mut last = (0, 0);
+    /// let task = Task::new("import", "feed.csv").on_status(|done, total| last = (done, total));
+    /// drop(task);
+    /// assert_eq!(last, (0, 0));
+    /// ```
     pub fn on_status(mut self, callback: impl FnMut(u32, u32) + 'a) -> Self {
         self.callbacks.on_status = Some(Box::new(callback));
         self
     }
 
     /// Called with the result on `WORK_COMPLETE`.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let mut result = None;
+    /// let task = Task::new("reverse", "hello").on_complete(|data| result = Some(data.to_vec()));
+    /// drop(task);
+    /// assert_eq!(result, None);
+    /// ```
     pub fn on_complete(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
         self.callbacks.on_complete = Some(Box::new(callback));
         self
     }
 
     /// Called on the final `WORK_FAIL` (after retries are used up).
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let mut failed = false;
+    /// let task = Task::new("flaky", "x").retries(1).on_fail(|| failed = true);
+    /// drop(task);
+    /// assert!(!failed);
+    /// ```
     pub fn on_fail(mut self, callback: impl FnMut() + 'a) -> Self {
         self.callbacks.on_fail = Some(Box::new(callback));
         self
     }
 
     /// Called with the exception data on `WORK_EXCEPTION`.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("parse", "{bad json")
+    ///     .on_exception(|data| eprintln!("worker raised: {}", String::from_utf8_lossy(data)));
+    /// assert_eq!(task.workload(), b"{bad json");
+    /// ```
     pub fn on_exception(mut self, callback: impl FnMut(&[u8]) + 'a) -> Self {
         self.callbacks.on_exception = Some(Box::new(callback));
         self
     }
 
     /// Called with the attempt number (1 = first retry) before each resubmission.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let mut attempts = Vec::new();
+    /// let task = Task::new("flaky", "x").retries(2).on_retry(|attempt| attempts.push(attempt));
+    /// drop(task);
+    /// assert!(attempts.is_empty());
+    /// ```
     pub fn on_retry(mut self, callback: impl FnMut(u32) + 'a) -> Self {
         self.callbacks.on_retry = Some(Box::new(callback));
         self
     }
 
     /// The function name (without the client's prefix).
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// assert_eq!(Task::new("reverse", "hello").function(), b"reverse");
+    /// ```
     pub fn function(&self) -> &[u8] {
         &self.function
     }
 
     /// The workload.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// assert_eq!(Task::new("reverse", "hello").workload(), b"hello");
+    /// ```
     pub fn workload(&self) -> &[u8] {
         &self.workload
     }

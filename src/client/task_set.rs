@@ -11,18 +11,44 @@ use crate::error::{Error, Result};
 use crate::net::wait_readable;
 use crate::protocol::{parse_decimal, Packet, PacketType};
 
-/// Identifies a task within its [`TaskSet`].
+/// Identifies a task within its [`TaskSet`], as returned by [`TaskSet::add_task`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(usize);
 
 impl TaskId {
     /// The task's position in the set (0 for the first task added).
+    ///
+    /// ```no_run
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let first = set.add_task(Task::new("reverse", "one"))?;
+    /// let second = set.add_task(Task::new("reverse", "two"))?;
+    /// assert_eq!((first.index(), second.index()), (0, 1));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn index(self) -> usize {
         self.0
     }
 }
 
-/// How a task ended.
+/// How a task ended, read with [`TaskSet::outcome`] or [`TaskSet::take_outcome`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use gearman_sync::{Client, Task, TaskOutcome};
+/// let mut client = Client::new("127.0.0.1:4730")?;
+/// let mut set = client.task_set();
+/// let id = set.add_task(Task::new("reverse", "hello"))?;
+/// set.wait(Duration::from_secs(10))?;
+/// match set.take_outcome(id) {
+///     Some(TaskOutcome::Completed(result)) => println!("{}", String::from_utf8_lossy(&result)),
+///     Some(TaskOutcome::Submitted(handle)) => println!("queued as {handle}"),
+///     Some(TaskOutcome::Failed(error)) => eprintln!("failed: {error}"),
+///     None => unreachable!("wait returns once every task has an outcome"),
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug)]
 pub enum TaskOutcome {
     /// A foreground job completed with this result.
@@ -35,7 +61,16 @@ pub enum TaskOutcome {
 }
 
 impl TaskOutcome {
-    /// The result of a completed foreground job, or the error.
+    /// The result of a completed foreground job (for a background task, the handle's bytes),
+    /// or the error.
+    ///
+    /// ```
+    /// use gearman_sync::{Error, TaskOutcome};
+    /// assert_eq!(TaskOutcome::Completed(b"olleh".to_vec()).into_result()?, b"olleh");
+    /// let failed = TaskOutcome::Failed(Error::JobFailed { handle: "H:vm:1".into() });
+    /// assert!(matches!(failed.into_result(), Err(Error::JobFailed { .. })));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn into_result(self) -> Result<Vec<u8>> {
         match self {
             TaskOutcome::Completed(data) => Ok(data),
@@ -47,6 +82,21 @@ impl TaskOutcome {
 
 /// What one [`TaskSet::wait`] saw: tasks that ended since the previous call, and tasks still
 /// open at its deadline.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use gearman_sync::{Client, Task};
+/// let mut client = Client::new("127.0.0.1:4730")?;
+/// let mut set = client.task_set();
+/// for word in ["a", "b", "c"] {
+///     set.add_task(Task::new("reverse", word))?;
+/// }
+/// let summary = set.wait(Duration::from_secs(10))?;
+/// for id in summary.failed.iter().chain(&summary.timed_out) {
+///     eprintln!("task {} did not complete", id.index());
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WaitSummary {
     /// Completed foreground tasks and created background tasks.
@@ -59,6 +109,11 @@ pub struct WaitSummary {
 
 impl WaitSummary {
     /// True when every task that ended in this wait completed.
+    ///
+    /// ```
+    /// use gearman_sync::WaitSummary;
+    /// assert!(WaitSummary::default().all_completed());
+    /// ```
     pub fn all_completed(&self) -> bool {
         self.failed.is_empty() && self.timed_out.is_empty()
     }
@@ -159,7 +214,21 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     /// Submits `task` now and returns its id. Fails without sending anything on invalid
-    /// arguments or when no server is reachable.
+    /// arguments ([`Error::InvalidArgument`]) or when no server is reachable
+    /// ([`Error::NoJobServers`]).
+    ///
+    /// Does not wait for `JOB_CREATED`; it blocks only to connect (and probe) a server and to
+    /// write the submission, and every 256 submissions reads replies that are already waiting.
+    ///
+    /// ```no_run
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let id = set.add_task(Task::new("reverse", "hello"))?;
+    /// assert_eq!(set.open(), 1);
+    /// # drop(id);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn add_task(&mut self, task: Task<'a>) -> Result<TaskId> {
         let wire_function = self.client.wire_function(&task.function)?;
         let unique = match &task.unique {
@@ -243,11 +312,26 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     /// Waits until every task has ended or `timeout` passes, handling replies and firing
-    /// callbacks on this thread; blocks in `poll(2)`, never spinning.
+    /// callbacks on this thread; blocks in `poll(2)` on the connections with open tasks, never
+    /// spinning. With no open task it returns at once.
     ///
     /// Returns the tasks that ended since the previous `wait` (completed or failed) and the
     /// tasks still open at the deadline (`timed_out`). Open tasks stay open: call `wait` again
-    /// to keep waiting, or [`abandon`](TaskSet::abandon) to end them with an error.
+    /// to keep waiting, or [`abandon`](TaskSet::abandon) to end them with an error. Failures
+    /// of single tasks are in the summary, not the `Result`; `Err` only for a failed `poll`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// set.add_task(Task::new("reverse", "hello"))?;
+    /// let summary = set.wait(Duration::from_secs(30))?;
+    /// assert_eq!(summary.completed.len() + summary.failed.len() + summary.timed_out.len(), 1);
+    /// set.abandon(); // end whatever is still open
+    /// assert_eq!(set.open(), 0);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn wait(&mut self, timeout: Duration) -> Result<WaitSummary> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -283,6 +367,19 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// Ends every open task: one never confirmed by `JOB_CREATED` with
     /// [`Error::SubmitUnconfirmed`] (it may exist on the server), a running one with
     /// [`Error::Timeout`]. Their late replies are ignored. Returns how many were ended.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Error, Task, TaskOutcome};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let id = set.add_task(Task::new("slow", "x"))?;
+    /// set.wait(Duration::from_millis(100))?;
+    /// if set.abandon() > 0 {
+    ///     assert!(matches!(set.outcome(id), Some(TaskOutcome::Failed(Error::Timeout { .. }))));
+    /// }
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn abandon(&mut self) -> usize {
         let mut ended = 0;
         for id in 0..self.entries.len() {
@@ -314,17 +411,54 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         ended
     }
 
-    /// The outcome of a finished task (`None` while it is open).
+    /// The outcome of a finished task (`None` while it is open or once taken).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Task, TaskOutcome};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let id = set.add_task(Task::new("reverse", "hello"))?;
+    /// set.wait(Duration::from_secs(10))?;
+    /// assert!(matches!(set.outcome(id), Some(TaskOutcome::Completed(r)) if r == b"olleh"));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn outcome(&self, id: TaskId) -> Option<&TaskOutcome> {
         self.entries.get(id.0)?.outcome.as_ref()
     }
 
     /// Takes a finished task's outcome out of the set (`None` while open or once taken).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let id = set.add_task(Task::new("reverse", "hello"))?;
+    /// set.wait(Duration::from_secs(10))?;
+    /// let result = set.take_outcome(id).expect("finished").into_result()?;
+    /// assert_eq!(result, b"olleh");
+    /// assert!(set.take_outcome(id).is_none());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn take_outcome(&mut self, id: TaskId) -> Option<TaskOutcome> {
         self.entries.get_mut(id.0)?.outcome.take()
     }
 
-    /// The job handle of a task, once the server created it.
+    /// The job handle of a task, once the server created it (`None` before `JOB_CREATED`).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let id = set.add_task(Task::new("cleanup", "tmp/*").background())?;
+    /// set.wait(Duration::from_secs(10))?;
+    /// if let Some(handle) = set.handle(id) {
+    ///     println!("queued as {handle}");
+    /// }
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn handle(&self, id: TaskId) -> Option<JobHandle> {
         let entry = self.entries.get(id.0)?;
         if entry.handle.is_empty() {
@@ -337,16 +471,40 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     /// Number of tasks added.
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// assert_eq!(client.task_set().len(), 0);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// True when no task was added.
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// assert!(client.task_set().is_empty());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Number of tasks not yet ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// assert_eq!(set.open(), 0);
+    /// assert!(set.wait(Duration::from_secs(1))?.all_completed()); // nothing open: returns at once
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn open(&self) -> usize {
         self.open
     }

@@ -5,7 +5,9 @@ use crate::net::random_u64;
 /// How a [`Client`](crate::Client) fills in the unique ID of a task that has none.
 ///
 /// gearmand merges jobs with the same function and unique ("coalescing"), so the choice
-/// decides which submissions share one execution.
+/// decides which submissions share one execution. Set it with
+/// [`ClientBuilder::unique_mode`](crate::ClientBuilder::unique_mode); a task's own
+/// [`unique`](crate::Task::unique) always wins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UniqueMode {
     /// gearman-ruby's rule (the default): lowercase hex SHA-1 of function name + workload, so
@@ -28,6 +30,15 @@ pub enum UniqueMode {
 
 impl UniqueMode {
     /// The unique for a task of `function` with `workload`, or `None` for an empty unique.
+    ///
+    /// ```
+    /// use gearman_sync::client::UniqueMode;
+    /// let sha1 = UniqueMode::Sha1.generate(b"reverse", b"hello").expect("a unique");
+    /// assert_eq!(sha1.len(), 40); // lowercase hex
+    /// assert_eq!(UniqueMode::Sha1.generate(b"reverse", b"hello"), Some(sha1));
+    /// assert_eq!(UniqueMode::None.generate(b"reverse", b"hello"), None);
+    /// assert_eq!(UniqueMode::Random.generate(b"reverse", b"hello").map(|u| u.len()), Some(32));
+    /// ```
     pub fn generate(self, function: &[u8], workload: &[u8]) -> Option<Vec<u8>> {
         match self {
             UniqueMode::Sha1 => {

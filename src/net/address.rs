@@ -32,7 +32,17 @@ pub struct ServerAddr {
 }
 
 impl ServerAddr {
-    /// An address from a host and a port (port 0 is refused).
+    /// An address from a host and a port. Refuses port 0, an empty host and characters not
+    /// allowed in a host name (an IPv6 literal is given without brackets).
+    ///
+    /// ```
+    /// use gearman_sync::ServerAddr;
+    /// let addr = ServerAddr::new("::1", 4731)?;
+    /// assert_eq!(addr.to_string(), "[::1]:4731");
+    /// assert!(ServerAddr::new("gearman.example", 0).is_err());
+    /// assert!(ServerAddr::new("two words", 4730).is_err());
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn new(host: &str, port: u16) -> Result<ServerAddr, AddressError> {
         let entry = format!("{host}:{port}");
         check_host(&entry, host)?;
@@ -43,7 +53,18 @@ impl ServerAddr {
         })
     }
 
-    /// Parses one entry: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal.
+    /// Parses one entry: `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 literal
+    /// (surrounding spaces are ignored; the port defaults to 4730). Also available as
+    /// `str::parse`.
+    ///
+    /// ```
+    /// use gearman_sync::ServerAddr;
+    /// assert_eq!(ServerAddr::parse(" gm1 ")?.to_string(), "gm1:4730");
+    /// assert_eq!(ServerAddr::parse("fe80::1")?.port(), 4730);
+    /// assert_eq!(ServerAddr::parse("[fe80::1]:4731")?.port(), 4731);
+    /// assert!(ServerAddr::parse("gm1:99999").is_err());
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn parse(entry: &str) -> Result<ServerAddr, AddressError> {
         let trimmed = entry.trim();
         let error = |reason| AddressError {
@@ -89,16 +110,35 @@ impl ServerAddr {
     }
 
     /// The host name or IP literal (IPv6 without brackets).
+    ///
+    /// ```
+    /// use gearman_sync::ServerAddr;
+    /// assert_eq!(ServerAddr::parse("[::1]:4731")?.host(), "::1");
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn host(&self) -> &str {
         &self.host
     }
 
     /// The TCP port.
+    ///
+    /// ```
+    /// use gearman_sync::ServerAddr;
+    /// assert_eq!(ServerAddr::parse("gm1:4731")?.port(), 4731);
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// Resolves the address (DNS for host names).
+    /// Resolves the address (blocking DNS lookup for host names; IP literals need none).
+    ///
+    /// ```
+    /// use gearman_sync::ServerAddr;
+    /// let addrs = ServerAddr::parse("127.0.0.1:4730")?.resolve()?;
+    /// assert_eq!(addrs, ["127.0.0.1:4730".parse::<std::net::SocketAddr>()?]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
         Ok((self.host.as_str(), self.port).to_socket_addrs()?.collect())
     }
@@ -193,6 +233,15 @@ pub fn parse_server_list(list: &str) -> Result<Vec<ServerAddr>, AddressError> {
 }
 
 /// The servers from `GEARMAN_SERVERS`, or `127.0.0.1:4730` when it is unset or blank.
+///
+/// ```
+/// use gearman_sync::net::{default_servers, SERVERS_ENV};
+/// std::env::remove_var(SERVERS_ENV);
+/// assert_eq!(default_servers()?[0].to_string(), "127.0.0.1:4730");
+/// std::env::set_var(SERVERS_ENV, "gm1,gm2:4731");
+/// assert_eq!(default_servers()?.len(), 2);
+/// # Ok::<(), gearman_sync::AddressError>(())
+/// ```
 pub fn default_servers() -> Result<Vec<ServerAddr>, AddressError> {
     let from_env = std::env::var(SERVERS_ENV).unwrap_or_default();
     let servers = parse_server_list(&from_env)?;
@@ -204,8 +253,24 @@ pub fn default_servers() -> Result<Vec<ServerAddr>, AddressError> {
 
 /// Anything that names a list of servers: `"host:port"`, `"a,b"`, slices and vectors of those,
 /// or [`ServerAddr`]s. An empty list means [`default_servers`].
+///
+/// ```
+/// use gearman_sync::{Client, ServerAddr};
+/// let from_str = Client::new("gm1,gm2")?;
+/// let from_list = Client::new(&vec!["gm1".to_string(), "gm2:4731".to_string()])?;
+/// let from_addr = Client::new(&ServerAddr::new("gm1", 4730)?)?;
+/// assert_eq!(from_str.servers().len() + from_list.servers().len() + from_addr.servers().len(), 5);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 pub trait ToServers {
     /// Parses into addresses (without the default fallback).
+    ///
+    /// ```
+    /// use gearman_sync::net::ToServers;
+    /// assert_eq!(["gm1,gm2", "gm3"].to_servers()?.len(), 3);
+    /// assert!("".to_servers()?.is_empty());
+    /// # Ok::<(), gearman_sync::AddressError>(())
+    /// ```
     fn to_servers(&self) -> Result<Vec<ServerAddr>, AddressError>;
 }
 
@@ -256,6 +321,15 @@ impl<T: ToServers> ToServers for Vec<T> {
 }
 
 /// Parses `servers`, falling back to [`default_servers`] when the list is empty.
+///
+/// ```
+/// use gearman_sync::net::resolve_server_list;
+/// let servers = resolve_server_list("gm1:4731")?;
+/// assert_eq!(servers[0].to_string(), "gm1:4731");
+/// std::env::remove_var("GEARMAN_SERVERS");
+/// assert_eq!(resolve_server_list("")?[0].to_string(), "127.0.0.1:4730");
+/// # Ok::<(), gearman_sync::AddressError>(())
+/// ```
 pub fn resolve_server_list<S: ToServers + ?Sized>(
     servers: &S,
 ) -> Result<Vec<ServerAddr>, AddressError> {

@@ -37,7 +37,17 @@ impl Default for Backoff {
 }
 
 impl Backoff {
-    /// The wait before retrying after `failures` consecutive failures (1 = first failure).
+    /// The wait before retrying after `failures` consecutive failures (1 = first failure;
+    /// 0 counts as 1). With jitter, the wait is shortened by a random part of up to `jitter`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::net::Backoff;
+    /// let backoff = Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(10), jitter: 0.2 };
+    /// let second = backoff.delay(2); // 500 ms less up to 20 %
+    /// assert!(second <= Duration::from_millis(500) && second >= Duration::from_millis(400));
+    /// assert!(backoff.delay(100) <= Duration::from_secs(10));
+    /// ```
     pub fn delay(&self, failures: u32) -> Duration {
         let doublings = failures.saturating_sub(1).min(31);
         let base = self

@@ -8,7 +8,13 @@ use super::connection::{ConnectOptions, Connection};
 use crate::error::{Error, Result, ServerFailure};
 use crate::protocol::PacketType;
 
-/// How a pool picks the server for a new task.
+/// How a pool picks the server for a new task (set with
+/// [`ClientBuilder::routing`](crate::ClientBuilder::routing)).
+///
+/// ```
+/// use gearman_sync::net::Routing;
+/// assert_eq!(Routing::default(), Routing::RoundRobin);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Routing {
     /// Each task goes to the next healthy server in turn (the default).
@@ -21,6 +27,18 @@ pub enum Routing {
 }
 
 /// Settings of a [`ConnectionPool`].
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_sync::net::{PoolOptions, Routing};
+/// let options = PoolOptions {
+///     routing: Routing::UniqueHash,
+///     client_id: Some("billing-cli".into()),
+///     server_options: vec!["exceptions".into()],
+///     ..PoolOptions::default()
+/// };
+/// assert_eq!(options.probe_timeout, Duration::from_secs(5));
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct PoolOptions {
     /// Socket settings for every connection.
@@ -85,6 +103,14 @@ pub struct ConnectionPool {
 
 impl ConnectionPool {
     /// A pool over `servers`; nothing is connected yet.
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// assert_eq!(pool.len(), 2);
+    /// assert_eq!(pool.connected().count(), 0);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn new(servers: Vec<ServerAddr>, options: PoolOptions) -> ConnectionPool {
         let now = Instant::now();
         ConnectionPool {
@@ -105,21 +131,49 @@ impl ConnectionPool {
     }
 
     /// The pool's settings.
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions, Routing};
+    /// let pool = ConnectionPool::new(parse_server_list("gm1")?, PoolOptions::default());
+    /// assert_eq!(pool.options().routing, Routing::RoundRobin);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn options(&self) -> &PoolOptions {
         &self.options
     }
 
-    /// The pool's settings, for changes that apply to later connects.
+    /// The pool's settings, for changes that apply to later connects (open connections keep
+    /// theirs).
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// pool.options_mut().client_id = Some("report-cli".into());
+    /// assert_eq!(pool.options().client_id.as_deref(), Some("report-cli"));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn options_mut(&mut self) -> &mut PoolOptions {
         &mut self.options
     }
 
     /// Number of servers.
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// assert_eq!(pool.len(), 2);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.slots.len()
     }
 
     /// True when no servers are configured.
+    ///
+    /// ```
+    /// use gearman_sync::net::{ConnectionPool, PoolOptions};
+    /// assert!(ConnectionPool::new(Vec::new(), PoolOptions::default()).is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.slots.is_empty()
     }
@@ -128,16 +182,40 @@ impl ConnectionPool {
     ///
     /// # Panics
     /// When `index >= len()`.
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// assert_eq!(pool.server(1).to_string(), "gm2:4731");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn server(&self, index: usize) -> &ServerAddr {
         &self.slots[index].addr
     }
 
     /// The index of a server, if it is in the pool.
+    ///
+    /// ```
+    /// use gearman_sync::ServerAddr;
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// assert_eq!(pool.index_of(&ServerAddr::parse("gm2:4731")?), Some(1));
+    /// assert_eq!(pool.index_of(&ServerAddr::parse("gm3")?), None);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn index_of(&self, addr: &ServerAddr) -> Option<usize> {
         self.slots.iter().position(|slot| &slot.addr == addr)
     }
 
-    /// The open connection to server `index`, if any.
+    /// The open connection to server `index`, if any; never connects (see
+    /// [`ensure_connected`](ConnectionPool::ensure_connected)).
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// assert!(pool.connection(0).is_none()); // not connected yet
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn connection(&mut self, index: usize) -> Option<&mut Connection> {
         let slot = self.slots.get_mut(index)?;
         slot.last_used = Instant::now();
@@ -150,7 +228,16 @@ impl ConnectionPool {
     }
 
     /// Closes server `index`'s connection without counting it as a failure (it is reopened
-    /// on next use).
+    /// on next use). Does nothing when it is not connected.
+    ///
+    /// ```no_run
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// pool.ensure_connected(0)?;
+    /// pool.discard(0);
+    /// assert!(pool.connection(0).is_none());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn discard(&mut self, index: usize) {
         if let Some(conn) = self.slots.get_mut(index).and_then(|slot| slot.conn.take()) {
             log::debug!(
@@ -162,6 +249,14 @@ impl ConnectionPool {
     }
 
     /// Indices of the servers with an open connection.
+    ///
+    /// ```no_run
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// let index = pool.checkout(None)?;
+    /// assert!(pool.connected().any(|open| open == index));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn connected(&self) -> impl Iterator<Item = usize> + '_ {
         self.slots
             .iter()
@@ -172,6 +267,18 @@ impl ConnectionPool {
 
     /// Picks a healthy server for a task (see [`Routing`]) and returns its index with an open,
     /// probed connection; [`Error::NoJobServers`] when none works.
+    ///
+    /// Servers in backoff are skipped unless no other server works. May block to connect and
+    /// probe servers (connect timeout and probe timeout per server tried).
+    ///
+    /// ```no_run
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("127.0.0.1:4730")?, PoolOptions::default());
+    /// let index = pool.checkout(None)?;
+    /// let conn = pool.connection(index).expect("checked out");
+    /// println!("talking to {}", conn.server());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn checkout(&mut self, unique: Option<&[u8]>) -> Result<usize> {
         let count = self.slots.len();
         if count == 0 {
@@ -209,6 +316,18 @@ impl ConnectionPool {
 
     /// Returns the connection to server `index`, connecting and probing it when needed (even
     /// while its backoff runs). A failure is recorded and returned.
+    ///
+    /// A connection idle for more than 500 ms is first checked for a server-side close. A new
+    /// connection sends `SET_CLIENT_ID` and the `OPTION_REQ`s from [`PoolOptions`], then waits
+    /// up to the probe timeout for the ECHO reply.
+    ///
+    /// ```no_run
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("127.0.0.1:4730")?, PoolOptions::default());
+    /// let conn = pool.ensure_connected(0)?;
+    /// assert_eq!(conn.server().port(), 4730);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn ensure_connected(&mut self, index: usize) -> Result<&mut Connection> {
         let idle_check = {
             let slot = &self.slots[index];
@@ -250,7 +369,19 @@ impl ConnectionPool {
         }
     }
 
-    /// Drops server `index`'s connection after `error` and starts its backoff.
+    /// Drops server `index`'s connection after `error` and starts its backoff. The error is
+    /// kept for [`failures`](ConnectionPool::failures); an unknown index is ignored.
+    ///
+    /// ```
+    /// use gearman_sync::Error;
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
+    /// pool.mark_failed(0, &Error::ConnectionClosed { server: "gm1:4730".into() });
+    /// let failures = pool.failures();
+    /// assert_eq!(failures[0].error, "connection to gm1:4730 closed by the server");
+    /// assert_eq!(failures[1].error, "not tried");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn mark_failed(&mut self, index: usize, error: &Error) {
         let Some(slot) = self.slots.get_mut(index) else {
             return;
@@ -268,7 +399,15 @@ impl ConnectionPool {
         );
     }
 
-    /// Every server with the last error seen on it.
+    /// Every server with the last error seen on it (`"not tried"` when none), as reported by
+    /// [`Error::NoJobServers`].
+    ///
+    /// ```
+    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
+    /// let pool = ConnectionPool::new(parse_server_list("gm1")?, PoolOptions::default());
+    /// assert_eq!(pool.failures()[0].to_string(), "gm1:4730: not tried");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn failures(&self) -> Vec<ServerFailure> {
         self.slots
             .iter()
@@ -353,7 +492,13 @@ pub(crate) fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// The Perl client's server hash: `(crc32(key) >> 16) & 0x7fff`.
+/// The Perl client's server hash: `(crc32(key) >> 16) & 0x7fff`, used by
+/// [`Routing::UniqueHash`] as `perl_hash(unique) % servers`.
+///
+/// ```
+/// use gearman_sync::net::perl_hash;
+/// assert_eq!(perl_hash(b"123456789"), 0x4bf4); // CRC-32 0xcbf43926
+/// ```
 pub fn perl_hash(key: &[u8]) -> u32 {
     (crc32(key) >> 16) & 0x7fff
 }

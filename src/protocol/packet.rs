@@ -37,7 +37,14 @@ pub struct Packet {
     delimiters: [u32; MAX_DELIMITED],
 }
 
-/// The parsed 12-byte header of a packet.
+/// The parsed 12-byte header of a packet, from [`Decoder::decode_header`].
+///
+/// ```
+/// use gearman_sync::protocol::{Decoder, Magic, PacketType};
+/// let header = Decoder::new().decode_header(b"\0RES\0\0\0\x08\0\0\0\x06")?.expect("12 bytes");
+/// assert_eq!((header.magic, header.kind, header.body_len), (Magic::Response, PacketType::JobCreated, 6));
+/// # Ok::<(), gearman_sync::ProtocolError>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
     /// Direction of the packet.
@@ -49,7 +56,13 @@ pub struct Header {
 }
 
 impl Header {
-    /// Bytes the whole packet occupies on the wire.
+    /// Bytes the whole packet occupies on the wire (header included).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Header, Magic, PacketType, HEADER_LEN};
+    /// let header = Header { magic: Magic::Request, kind: PacketType::EchoReq, body_len: 4 };
+    /// assert_eq!(header.packet_len(), HEADER_LEN + 4);
+    /// ```
     pub fn packet_len(&self) -> usize {
         HEADER_LEN.saturating_add(self.body_len as usize)
     }
@@ -147,18 +160,42 @@ impl Packet {
         })
     }
 
-    /// A request packet with no arguments (GRAB_JOB, PRE_SLEEP, RESET_ABILITIES, ...).
+    /// A request packet with no arguments (GRAB_JOB, PRE_SLEEP, RESET_ABILITIES, ...);
+    /// [`ArgumentError::WrongArgumentCount`] for a type that takes arguments.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let grab = Packet::empty(PacketType::GrabJobUniq)?;
+    /// assert_eq!(grab.to_bytes(), b"\0REQ\0\0\0\x1e\0\0\0\0");
+    /// assert!(Packet::empty(PacketType::CanDo).is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn empty(kind: PacketType) -> Result<Packet, ArgumentError> {
         Packet::new(Magic::Request, kind, &[])
     }
 
-    /// `CAN_DO function`.
+    /// `CAN_DO function`. Refuses an empty or over-long name and NUL bytes.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::can_do(b"reverse")?;
+    /// assert_eq!((packet.kind(), packet.arg(0)), (PacketType::CanDo, &b"reverse"[..]));
+    /// assert!(Packet::can_do(b"").is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn can_do(function: &[u8]) -> Result<Packet, ArgumentError> {
         validate::function(function)?;
         Packet::new(Magic::Request, PacketType::CanDo, &[function])
     }
 
-    /// `CANT_DO function`.
+    /// `CANT_DO function`. Refuses an empty or over-long name and NUL bytes.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::cant_do(b"reverse")?;
+    /// assert_eq!(packet.kind(), PacketType::CantDo);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn cant_do(function: &[u8]) -> Result<Packet, ArgumentError> {
         validate::function(function)?;
         Packet::new(Magic::Request, PacketType::CantDo, &[function])
@@ -166,6 +203,14 @@ impl Packet {
 
     /// `CAN_DO_TIMEOUT function\0 timeout` with the timeout as decimal text in the unit the
     /// server expects (milliseconds since gearmand 1.1.19).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::can_do_timeout(b"resize", 30_000)?;
+    /// assert_eq!(packet.arg(0), b"resize");
+    /// assert_eq!(packet.arg(1), b"30000");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn can_do_timeout(function: &[u8], timeout: u32) -> Result<Packet, ArgumentError> {
         validate::function(function)?;
         let timeout = timeout.to_string();
@@ -179,7 +224,16 @@ impl Packet {
     /// One of the six plain SUBMIT_JOB* packets (foreground or background, any priority).
     ///
     /// Refuses an empty or over-long function name, a unique over 63 bytes and NUL bytes in
-    /// either.
+    /// either. Any other packet type is [`ArgumentError::WrongPacketType`].
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::submit(PacketType::SubmitJobLowBg, b"cleanup", b"nightly", b"tmp/*")?;
+    /// assert_eq!(packet.args().collect::<Vec<_>>(), [&b"cleanup"[..], b"nightly", b"tmp/*"]);
+    /// assert!(Packet::submit(PacketType::SubmitJobEpoch, b"f", b"", b"").is_err());
+    /// assert!(Packet::submit(PacketType::SubmitJob, b"f", &[b'u'; 64], b"").is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn submit(
         kind: PacketType,
         function: &[u8],
@@ -191,6 +245,14 @@ impl Packet {
     }
 
     /// `SUBMIT_JOB_EPOCH`: a background job that becomes runnable at a Unix time (seconds).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::submit_epoch(b"remind", b"", 1_900_000_000, b"user=42")?;
+    /// assert_eq!(packet.kind(), PacketType::SubmitJobEpoch);
+    /// assert_eq!(packet.arg(2), b"1900000000");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn submit_epoch(
         function: &[u8],
         unique: &[u8],
@@ -208,6 +270,14 @@ impl Packet {
     }
 
     /// `SUBMIT_REDUCE_JOB[_BACKGROUND]` with the empty aggregator field gearmand requires.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::submit_reduce(false, b"map", b"", b"sum", b"1 2 3")?;
+    /// assert_eq!(packet.kind(), PacketType::SubmitReduceJob);
+    /// assert_eq!((packet.arg(2), packet.arg(3), packet.tail()), (&b"sum"[..], &b""[..], &b"1 2 3"[..]));
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn submit_reduce(
         background: bool,
         function: &[u8],
@@ -230,13 +300,27 @@ impl Packet {
         )
     }
 
-    /// `GET_STATUS handle`.
+    /// `GET_STATUS handle`. Refuses an empty handle, one over 63 bytes and NUL bytes.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// assert_eq!(Packet::get_status(b"H:vm:1")?.tail(), b"H:vm:1");
+    /// assert!(Packet::get_status(b"").is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn get_status(handle: &[u8]) -> Result<Packet, ArgumentError> {
         validate::handle(handle)?;
         Packet::new(Magic::Request, PacketType::GetStatus, &[handle])
     }
 
-    /// `GET_STATUS_UNIQUE unique`.
+    /// `GET_STATUS_UNIQUE unique`. Refuses an empty unique, one over 63 bytes and NUL bytes.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// assert_eq!(Packet::get_status_unique(b"import-feed")?.arg(0), b"import-feed");
+    /// assert!(Packet::get_status_unique(b"").is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn get_status_unique(unique: &[u8]) -> Result<Packet, ArgumentError> {
         validate::unique(unique)?;
         if unique.is_empty() {
@@ -246,23 +330,50 @@ impl Packet {
     }
 
     /// `ECHO_REQ data` (any bytes).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// assert_eq!(Packet::echo_req(b"\0any\xffbytes")?.arg(0), b"\0any\xffbytes");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn echo_req(data: &[u8]) -> Result<Packet, ArgumentError> {
         Packet::new(Magic::Request, PacketType::EchoReq, &[data])
     }
 
-    /// `OPTION_REQ name`.
+    /// `OPTION_REQ name` (gearmand knows `exceptions`). Refuses an empty name, one over 63
+    /// bytes and NUL bytes.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// assert_eq!(Packet::option_req(b"exceptions")?.arg(0), b"exceptions");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn option_req(name: &[u8]) -> Result<Packet, ArgumentError> {
         validate::option(name)?;
         Packet::new(Magic::Request, PacketType::OptionReq, &[name])
     }
 
-    /// `SET_CLIENT_ID id`.
+    /// `SET_CLIENT_ID id` (1 to 127 printable ASCII bytes, no spaces).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// assert_eq!(Packet::set_client_id(b"worker-7")?.arg(0), b"worker-7");
+    /// assert!(Packet::set_client_id(b"worker 7").is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn set_client_id(id: &[u8]) -> Result<Packet, ArgumentError> {
         validate::client_id(id)?;
         Packet::new(Magic::Request, PacketType::SetClientId, &[id])
     }
 
     /// `WORK_STATUS handle\0 numerator\0 denominator`.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// let packet = Packet::work_status(b"H:vm:1", 3, 10)?;
+    /// assert_eq!(packet.args().collect::<Vec<_>>(), [&b"H:vm:1"[..], b"3", b"10"]);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn work_status(
         handle: &[u8],
         numerator: u32,
@@ -278,6 +389,15 @@ impl Packet {
     }
 
     /// `WORK_DATA`, `WORK_WARNING`, `WORK_COMPLETE` or `WORK_EXCEPTION`: `handle\0 data`.
+    /// Any other type is [`ArgumentError::WrongPacketType`].
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::work_with_data(PacketType::WorkComplete, b"H:vm:1", b"olleh")?;
+    /// assert_eq!((packet.arg(0), packet.arg(1)), (&b"H:vm:1"[..], &b"olleh"[..]));
+    /// assert!(Packet::work_with_data(PacketType::WorkFail, b"H:vm:1", b"").is_err());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn work_with_data(
         kind: PacketType,
         handle: &[u8],
@@ -297,27 +417,60 @@ impl Packet {
     }
 
     /// `WORK_FAIL handle`.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// assert_eq!(Packet::work_fail(b"H:vm:1")?.kind(), PacketType::WorkFail);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn work_fail(handle: &[u8]) -> Result<Packet, ArgumentError> {
         validate::handle(handle)?;
         Packet::new(Magic::Request, PacketType::WorkFail, &[handle])
     }
 
     /// The packet's direction.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Magic, Packet};
+    /// assert_eq!(Packet::echo_req(b"ping")?.magic(), Magic::Request);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn magic(&self) -> Magic {
         self.magic
     }
 
     /// The packet's type.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// assert_eq!(Packet::echo_req(b"ping")?.kind(), PacketType::EchoReq);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn kind(&self) -> PacketType {
         self.kind
     }
 
-    /// Number of arguments (delimited fields plus tail).
+    /// Number of arguments (delimited fields plus tail), fixed by the type.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// assert_eq!(Packet::work_status(b"H:vm:1", 1, 2)?.arg_count(), 3);
+    /// assert_eq!(Packet::empty(PacketType::Noop)?.arg_count(), 0);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn arg_count(&self) -> usize {
         self.kind.arg_count()
     }
 
     /// Argument `index` (0-based; the tail is the last). Out of range gives an empty slice.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::submit(PacketType::SubmitJob, b"reverse", b"u1", b"hello")?;
+    /// assert_eq!(packet.arg(1), b"u1");
+    /// assert_eq!(packet.arg(3), b"");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn arg(&self, index: usize) -> &[u8] {
         let delimited = self.kind.delimited_fields();
         if index >= self.kind.arg_count() {
@@ -337,11 +490,27 @@ impl Packet {
     }
 
     /// Iterates over all arguments in order.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// let packet = Packet::can_do_timeout(b"resize", 500)?;
+    /// let args: Vec<&[u8]> = packet.args().collect();
+    /// assert_eq!(args, [&b"resize"[..], b"500"]);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn args(&self) -> impl Iterator<Item = &[u8]> + '_ {
         (0..self.arg_count()).map(move |index| self.arg(index))
     }
 
     /// The tail argument (empty for types without one).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::work_with_data(PacketType::WorkData, b"H:vm:1", b"chunk")?;
+    /// assert_eq!(packet.tail(), b"chunk");
+    /// assert_eq!(Packet::empty(PacketType::Noop)?.tail(), b"");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn tail(&self) -> &[u8] {
         if self.kind.has_tail() {
             self.arg(self.kind.delimited_fields())
@@ -350,7 +519,15 @@ impl Packet {
         }
     }
 
-    /// Takes the tail out of the packet without copying the body.
+    /// Takes the tail out of the packet without a second allocation (empty for types without
+    /// a tail).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::work_with_data(PacketType::WorkComplete, b"H:vm:1", b"result")?;
+    /// assert_eq!(packet.into_tail(), b"result");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn into_tail(mut self) -> Vec<u8> {
         if !self.kind.has_tail() {
             return Vec::new();
@@ -366,16 +543,40 @@ impl Packet {
     }
 
     /// The raw body (arguments with their NUL delimiters).
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let packet = Packet::submit(PacketType::SubmitJob, b"f", b"u", b"data")?;
+    /// assert_eq!(packet.body(), b"f\0u\0data");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn body(&self) -> &[u8] {
         &self.body
     }
 
     /// Bytes the packet occupies on the wire.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, HEADER_LEN};
+    /// let packet = Packet::echo_req(b"ping")?;
+    /// assert_eq!(packet.encoded_len(), HEADER_LEN + 4);
+    /// assert_eq!(packet.encoded_len(), packet.to_bytes().len());
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn encoded_len(&self) -> usize {
         HEADER_LEN + self.body.len()
     }
 
     /// Appends the packet's wire form to `buf`.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Packet, PacketType};
+    /// let mut wire = Vec::new();
+    /// Packet::empty(PacketType::GrabJobUniq)?.encode(&mut wire);
+    /// Packet::empty(PacketType::PreSleep)?.encode(&mut wire);
+    /// assert_eq!(wire.len(), 24);
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn encode(&self, buf: &mut Vec<u8>) {
         buf.reserve(self.encoded_len());
         buf.extend_from_slice(&self.magic.bytes());
@@ -385,6 +586,12 @@ impl Packet {
     }
 
     /// The wire form as a new vector.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Packet;
+    /// assert_eq!(Packet::echo_req(b"hi")?.to_bytes(), b"\0REQ\0\0\0\x10\0\0\0\x02hi");
+    /// # Ok::<(), gearman_sync::ArgumentError>(())
+    /// ```
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut buf = Vec::with_capacity(self.encoded_len());
         self.encode(&mut buf);
@@ -436,6 +643,11 @@ impl Default for Decoder {
 
 impl Decoder {
     /// A decoder with the default 64 MiB body cap that accepts both magics.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Decoder, DEFAULT_MAX_BODY_LEN};
+    /// assert_eq!(Decoder::new().max_body_len(), DEFAULT_MAX_BODY_LEN);
+    /// ```
     pub const fn new() -> Decoder {
         Decoder {
             max_body_len: DEFAULT_MAX_BODY_LEN,
@@ -443,25 +655,57 @@ impl Decoder {
         }
     }
 
-    /// Sets the largest body length accepted (up to `u32::MAX`, the protocol's own limit).
+    /// Sets the largest body length accepted (up to `u32::MAX`, the protocol's own limit). A
+    /// longer declared body is [`ProtocolError::BodyTooLarge`], before anything is allocated.
+    ///
+    /// ```
+    /// use gearman_sync::{protocol::Decoder, ProtocolError};
+    /// let decoder = Decoder::new().with_max_body_len(2);
+    /// let error = decoder.decode(b"\0RES\0\0\0\x11\0\0\0\x04pong").unwrap_err();
+    /// assert_eq!(error, ProtocolError::BodyTooLarge { len: 4, max: 2 });
+    /// ```
     pub const fn with_max_body_len(mut self, max_body_len: u32) -> Decoder {
         self.max_body_len = max_body_len;
         self
     }
 
     /// Accepts only packets with this magic: a client or worker takes `Magic::Response`.
+    /// Others are [`ProtocolError::UnexpectedMagic`].
+    ///
+    /// ```
+    /// use gearman_sync::{protocol::{Decoder, Magic, Packet}, ProtocolError};
+    /// let decoder = Decoder::new().accept_only(Magic::Response);
+    /// let request = Packet::echo_req(b"ping")?.to_bytes();
+    /// assert!(matches!(decoder.decode(&request), Err(ProtocolError::UnexpectedMagic { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub const fn accept_only(mut self, magic: Magic) -> Decoder {
         self.accept = Some(magic);
         self
     }
 
     /// The configured body cap.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Decoder;
+    /// assert_eq!(Decoder::new().with_max_body_len(1024).max_body_len(), 1024);
+    /// ```
     pub const fn max_body_len(&self) -> u32 {
         self.max_body_len
     }
 
     /// Parses and checks a header from the first 12 bytes of `buf`; `Ok(None)` when fewer are
     /// there. Checks the magic, the type and the body length against the cap.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Decoder, PacketType};
+    /// let decoder = Decoder::new();
+    /// assert_eq!(decoder.decode_header(b"\0RES")?, None);
+    /// let header = decoder.decode_header(b"\0RES\0\0\0\x06\0\0\0\0")?.expect("whole header");
+    /// assert_eq!(header.kind, PacketType::Noop);
+    /// assert!(decoder.decode_header(b"\0RES\0\0\0\x63\0\0\0\0").is_err()); // type 99
+    /// # Ok::<(), gearman_sync::ProtocolError>(())
+    /// ```
     pub fn decode_header(&self, buf: &[u8]) -> Result<Option<Header>, ProtocolError> {
         let Some(raw) = buf.get(..HEADER_LEN) else {
             return Ok(None);
@@ -495,7 +739,18 @@ impl Decoder {
     /// Decodes one packet from the front of `buf`.
     ///
     /// Returns `Ok(None)` while the packet is incomplete, or the packet and the number of bytes
-    /// it used; bytes after it are left for the next call.
+    /// it used; bytes after it are left for the next call. Bad bytes are a
+    /// [`ProtocolError`]: the stream cannot be resynchronised after one.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::{Decoder, Packet};
+    /// let mut wire = Packet::echo_req(b"a")?.to_bytes();
+    /// wire.extend(Packet::echo_req(b"b")?.to_bytes());
+    /// let (first, used) = Decoder::new().decode(&wire)?.expect("whole packet");
+    /// assert_eq!((first.arg(0), used), (&b"a"[..], 13));
+    /// assert_eq!(Decoder::new().decode(&wire[used..used + 5])?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn decode(&self, buf: &[u8]) -> Result<Option<(Packet, usize)>, ProtocolError> {
         let Some(header) = self.decode_header(buf)? else {
             return Ok(None);
@@ -510,7 +765,17 @@ impl Decoder {
 
 /// Splits a complete body into the type's fields. Lenient where gearmand is sloppy: a stray
 /// NUL after a handle tail is stripped, and bytes in the body of an argument-less packet are
-/// ignored (gearmand ignores them too).
+/// ignored (gearmand ignores them too). Too few fields is [`ProtocolError::MissingFields`].
+///
+/// ```
+/// use gearman_sync::protocol::{parse_body, Header, Magic, PacketType};
+/// let header = Header { magic: Magic::Response, kind: PacketType::WorkFail, body_len: 7 };
+/// let packet = parse_body(header, b"H:vm:1\0")?; // gearmand's stray NUL is stripped
+/// assert_eq!(packet.arg(0), b"H:vm:1");
+/// let header = Header { magic: Magic::Response, kind: PacketType::WorkComplete, body_len: 6 };
+/// assert!(parse_body(header, b"H:vm:1").is_err()); // no NUL after the handle
+/// # Ok::<(), gearman_sync::ProtocolError>(())
+/// ```
 pub fn parse_body(header: Header, body: &[u8]) -> Result<Packet, ProtocolError> {
     let kind = header.kind;
     let delimited = kind.delimited_fields();

@@ -5,6 +5,11 @@ use std::fmt;
 use crate::error::ProtocolError;
 
 /// Who sends a packet: the direction encoded by its magic.
+///
+/// ```
+/// use gearman_sync::protocol::Magic;
+/// assert_eq!(Magic::Response.to_string(), "RES");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Magic {
     /// `\0REQ`: sent to the server by a client or worker.
@@ -28,6 +33,12 @@ impl Magic {
     }
 
     /// Parses four magic bytes; `None` when they are neither `\0REQ` nor `\0RES`.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::Magic;
+    /// assert_eq!(Magic::from_bytes(*b"\0RES"), Some(Magic::Response));
+    /// assert_eq!(Magic::from_bytes(*b"HTTP"), None);
+    /// ```
     pub fn from_bytes(bytes: [u8; 4]) -> Option<Magic> {
         match &bytes {
             b"\0REQ" => Some(Magic::Request),
@@ -53,6 +64,15 @@ macro_rules! packet_types {
         /// Each type has a fixed shape: [`delimited_fields`](PacketType::delimited_fields) fields
         /// each ended by a NUL byte, then (when [`has_tail`](PacketType::has_tail)) a tail that
         /// runs to the end of the body and may hold any bytes.
+        ///
+        /// ```
+        /// use gearman_sync::protocol::PacketType;
+        /// let kind = PacketType::try_from(7)?;
+        /// assert_eq!(kind, PacketType::SubmitJob);
+        /// assert_eq!(kind.to_string(), "SUBMIT_JOB");
+        /// assert!(PacketType::try_from(43).is_err());
+        /// # Ok::<(), gearman_sync::ProtocolError>(())
+        /// ```
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u32)]
         pub enum PacketType {
@@ -60,7 +80,13 @@ macro_rules! packet_types {
         }
 
         impl PacketType {
-            /// Every packet type, in numeric order.
+            /// Every packet type, in numeric order (codes 1 to 42).
+            ///
+            /// ```
+            /// use gearman_sync::protocol::PacketType;
+            /// assert_eq!(PacketType::ALL[0], PacketType::CanDo);
+            /// assert_eq!(PacketType::ALL.last(), Some(&PacketType::StatusResUnique));
+            /// ```
             pub const ALL: [PacketType; 42] = [ $( PacketType::$variant, )* ];
 
             /// The protocol name, e.g. `"SUBMIT_JOB"`.
@@ -74,11 +100,23 @@ macro_rules! packet_types {
             }
 
             /// Number of NUL-terminated fields before the tail.
+            ///
+            /// ```
+            /// use gearman_sync::protocol::PacketType;
+            /// assert_eq!(PacketType::SubmitJob.delimited_fields(), 2); // function, unique
+            /// assert_eq!(PacketType::WorkFail.delimited_fields(), 0);
+            /// ```
             pub const fn delimited_fields(self) -> usize {
                 match self { $( PacketType::$variant => $delimited, )* }
             }
 
             /// Whether the body ends with a tail argument (false for packets with no arguments).
+            ///
+            /// ```
+            /// use gearman_sync::protocol::PacketType;
+            /// assert!(PacketType::EchoReq.has_tail());
+            /// assert!(!PacketType::Noop.has_tail());
+            /// ```
             pub const fn has_tail(self) -> bool {
                 match self { $( PacketType::$variant => $tail, )* }
             }
@@ -197,11 +235,23 @@ impl PacketType {
     }
 
     /// Total number of arguments: the delimited fields plus the tail, if any.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::PacketType;
+    /// assert_eq!(PacketType::StatusRes.arg_count(), 5);
+    /// assert_eq!(PacketType::GrabJob.arg_count(), 0);
+    /// ```
     pub const fn arg_count(self) -> usize {
         self.delimited_fields() + self.has_tail() as usize
     }
 
     /// True for the SUBMIT_* types that create a job.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::PacketType;
+    /// assert!(PacketType::SubmitReduceJob.is_submit());
+    /// assert!(!PacketType::JobCreated.is_submit());
+    /// ```
     pub const fn is_submit(self) -> bool {
         matches!(
             self,
@@ -219,6 +269,12 @@ impl PacketType {
     }
 
     /// True for submissions whose client is told nothing after JOB_CREATED.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::PacketType;
+    /// assert!(PacketType::SubmitJobEpoch.is_background_submit());
+    /// assert!(!PacketType::SubmitJobHigh.is_background_submit());
+    /// ```
     pub const fn is_background_submit(self) -> bool {
         matches!(
             self,
@@ -233,6 +289,12 @@ impl PacketType {
 
     /// True when the tail is a job handle (JOB_CREATED, WORK_FAIL, GET_STATUS), where gearmand
     /// may append a stray NUL that decoding strips.
+    ///
+    /// ```
+    /// use gearman_sync::protocol::PacketType;
+    /// assert!(PacketType::WorkFail.tail_is_handle());
+    /// assert!(!PacketType::WorkComplete.tail_is_handle()); // its tail is the result
+    /// ```
     pub const fn tail_is_handle(self) -> bool {
         matches!(
             self,

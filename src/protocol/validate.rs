@@ -69,6 +69,13 @@ pub fn unique(unique: &[u8]) -> Result<(), ArgumentError> {
 }
 
 /// A job handle: 1..=63 bytes, no NUL.
+///
+/// ```
+/// use gearman_sync::protocol::validate;
+/// assert!(validate::handle(b"H:vm:1").is_ok());
+/// assert!(validate::handle(b"").is_err());
+/// assert!(validate::handle(&[b'h'; 64]).is_err());
+/// ```
 pub fn handle(handle: &[u8]) -> Result<(), ArgumentError> {
     non_empty("job handle", handle)?;
     bounded("job handle", handle, MAX_HANDLE_LEN)?;
@@ -76,6 +83,12 @@ pub fn handle(handle: &[u8]) -> Result<(), ArgumentError> {
 }
 
 /// A reducer name: at most 63 bytes, no NUL.
+///
+/// ```
+/// use gearman_sync::protocol::validate;
+/// assert!(validate::reducer(b"sum").is_ok());
+/// assert!(validate::reducer(&[b'r'; 64]).is_err());
+/// ```
 pub fn reducer(reducer: &[u8]) -> Result<(), ArgumentError> {
     bounded("reducer", reducer, MAX_REDUCER_LEN)?;
     no_nul("reducer", reducer)
@@ -102,13 +115,28 @@ pub fn client_id(id: &[u8]) -> Result<(), ArgumentError> {
 }
 
 /// An option name: 1..=63 bytes, no NUL.
+///
+/// ```
+/// use gearman_sync::protocol::validate;
+/// assert!(validate::option(b"exceptions").is_ok());
+/// assert!(validate::option(b"").is_err());
+/// ```
 pub fn option(name: &[u8]) -> Result<(), ArgumentError> {
     non_empty("option name", name)?;
     bounded("option name", name, MAX_OPTION_LEN)?;
     no_nul("option name", name)
 }
 
-/// Any NUL-delimited field: no NUL inside.
+/// Any NUL-delimited field: no NUL inside. `field` names it in the error.
+///
+/// ```
+/// use gearman_sync::{protocol::validate, ArgumentError};
+/// assert!(validate::delimited("function prefix", b"staging.").is_ok());
+/// assert_eq!(
+///     validate::delimited("function prefix", b"a\0b"),
+///     Err(ArgumentError::NulByte { field: "function prefix" })
+/// );
+/// ```
 pub fn delimited(field: &'static str, value: &[u8]) -> Result<(), ArgumentError> {
     no_nul(field, value)
 }

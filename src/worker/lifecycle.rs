@@ -23,23 +23,61 @@ use crate::net::ServerAddr;
 pub struct StopHandle(Arc<AtomicBool>);
 
 impl StopHandle {
-    /// Asks the worker to stop after the current job.
+    /// Asks the worker to stop after the current job (an atomic store; safe in a signal
+    /// handler).
+    ///
+    /// ```
+    /// use gearman_sync::worker::StopHandle;
+    /// let stop = StopHandle::default();
+    /// stop.stop();
+    /// assert!(stop.is_stopped());
+    /// ```
     pub fn stop(&self) {
         self.0.store(true, Ordering::SeqCst);
     }
 
-    /// True once [`stop`](StopHandle::stop) was called.
+    /// True once [`stop`](StopHandle::stop) was called (on this handle or any clone).
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::new("127.0.0.1:4730")?;
+    /// let stop = worker.stop_handle();
+    /// assert!(!stop.is_stopped());
+    /// stop.clone().stop();
+    /// assert!(stop.is_stopped());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn is_stopped(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }
 
-    /// Clears the flag so that `work()` can run again.
+    /// Clears the flag so that `work()` can run again (a stopped worker's `work()` returns at
+    /// once).
+    ///
+    /// ```
+    /// use gearman_sync::worker::StopHandle;
+    /// let stop = StopHandle::default();
+    /// stop.stop();
+    /// stop.reset();
+    /// assert!(!stop.is_stopped());
+    /// ```
     pub fn reset(&self) {
         self.0.store(false, Ordering::SeqCst);
     }
 }
 
 /// Why [`Worker::work`](crate::Worker::work) returned.
+///
+/// ```no_run
+/// use gearman_sync::{Worker, worker::StopReason};
+/// let mut worker = Worker::builder().servers("127.0.0.1:4730").max_jobs(100).build()?;
+/// worker.add_ability("echo", |job| Ok(job.workload().to_vec()))?;
+/// match worker.work()?.reason {
+///     StopReason::MaxJobs => eprintln!("recycling after 100 jobs"),
+///     StopReason::Idle | StopReason::Stopped => eprintln!("shutting down"),
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     /// The [`StopHandle`] was used.
@@ -51,6 +89,15 @@ pub enum StopReason {
 }
 
 /// What [`Worker::work`](crate::Worker::work) did.
+///
+/// ```no_run
+/// use gearman_sync::Worker;
+/// let mut worker = Worker::new("127.0.0.1:4730")?;
+/// worker.add_ability("echo", |job| Ok(job.workload().to_vec()))?;
+/// let summary = worker.work()?;
+/// eprintln!("{} jobs in {:?} ({:?})", summary.jobs, summary.elapsed, summary.reason);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WorkSummary {
     /// Jobs handled during this call.
@@ -61,7 +108,22 @@ pub struct WorkSummary {
     pub elapsed: Duration,
 }
 
-/// The job a worker callback is about.
+/// The job a worker callback is about (see [`Worker::on_job_assign`](crate::Worker::on_job_assign)
+/// and the other `on_work_*` callbacks).
+///
+/// ```
+/// use gearman_sync::Worker;
+/// let mut worker = Worker::new("127.0.0.1:4730")?;
+/// worker.on_work_complete(|event| {
+///     eprintln!(
+///         "{} ({}) done on {}",
+///         String::from_utf8_lossy(event.handle),
+///         String::from_utf8_lossy(event.function),
+///         event.server
+///     )
+/// });
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct JobEvent<'a> {
     /// The server that assigned the job.

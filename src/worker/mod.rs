@@ -28,7 +28,15 @@ const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// sent, and for the servers to confirm the last results before `work()` returns.
 const REPLY_GRACE: Duration = Duration::from_secs(1);
 
-/// Which GRAB_JOB variant the worker sends.
+/// Which GRAB_JOB variant the worker sends (set with [`WorkerBuilder::grab_mode`]).
+///
+/// ```
+/// use gearman_sync::{Worker, worker::GrabMode};
+/// assert_eq!(GrabMode::default(), GrabMode::Unique);
+/// let worker = Worker::builder().servers("127.0.0.1:4730").grab_mode(GrabMode::All).build()?;
+/// # drop(worker);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GrabMode {
     /// `GRAB_JOB_UNIQ`: jobs come with the client's unique (the default).
@@ -57,6 +65,16 @@ impl GrabMode {
 /// (PECL gearman, GearmanBundle, the `gearman` CLI) cannot match: such a client waits forever.
 /// Choose [`ExceptionMode::WarningThenFail`] when libgearman clients without the exceptions
 /// option call this worker.
+///
+/// ```
+/// use gearman_sync::{Worker, worker::ExceptionMode};
+/// let worker = Worker::builder()
+///     .servers("127.0.0.1:4730")
+///     .exception_mode(ExceptionMode::WarningThenFail)
+///     .build()?;
+/// # drop(worker);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExceptionMode {
     /// Send `WORK_EXCEPTION` with the data (the default; this crate's `Client` asks for
@@ -128,74 +146,185 @@ impl Default for WorkerBuilder {
 
 impl WorkerBuilder {
     /// The servers to take jobs from (all at once). Without any: `GEARMAN_SERVERS`, then
-    /// `127.0.0.1:4730`.
+    /// `127.0.0.1:4730`. A bad address is reported by [`build`](WorkerBuilder::build).
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers(&["gm1", "gm2:4731"]).build()?;
+    /// assert_eq!(worker.servers()[1].port(), 4731);
+    /// assert!(Worker::builder().servers("gm1:0").build().is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn servers<S: ToServers + ?Sized>(mut self, servers: &S) -> Self {
         self.servers = servers.to_servers();
         self
     }
 
-    /// Label sent with `SET_CLIENT_ID` on every (re)connect.
+    /// Label sent with `SET_CLIENT_ID` on every (re)connect (1 to 127 printable ASCII bytes,
+    /// no spaces; checked by [`build`](WorkerBuilder::build)).
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").client_id("resize-1").build()?;
+    /// # drop(worker);
+    /// assert!(Worker::builder().servers("127.0.0.1:4730").client_id("resize 1").build().is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn client_id(mut self, id: impl Into<String>) -> Self {
         self.settings.client_id = Some(id.into());
         self
     }
 
-    /// Prefix put before every ability name (GearmanBundle's `job_prefix`).
+    /// Prefix put before every ability name (GearmanBundle's `job_prefix`): the worker
+    /// registers `prefix + name` and [`Job::function`] reports the name without it.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::builder().servers("127.0.0.1:4730").prefix("staging.").build()?;
+    /// worker.add_ability("reverse", |job| Ok(job.workload().to_vec()))?;
+    /// assert_eq!(worker.abilities(), [b"reverse".to_vec()]); // sent as "staging.reverse"
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
         self.settings.prefix = prefix.into();
         self
     }
 
     /// GRAB_JOB variant (default `GRAB_JOB_UNIQ`).
+    ///
+    /// ```
+    /// use gearman_sync::{Worker, worker::GrabMode};
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").grab_mode(GrabMode::Plain).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn grab_mode(mut self, mode: GrabMode) -> Self {
         self.settings.grab = mode;
         self
     }
 
     /// Unit of CAN_DO_TIMEOUT (default: ask the server's version).
+    ///
+    /// ```
+    /// use gearman_sync::{Worker, worker::TimeoutUnit};
+    /// let worker = Worker::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .timeout_unit(TimeoutUnit::Milliseconds)
+    ///     .build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn timeout_unit(mut self, unit: TimeoutUnit) -> Self {
         self.settings.unit = unit;
         self
     }
 
     /// Reconnect backoff for lost servers (default 100 ms doubling to 1 s, 20 % jitter).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::{Worker, net::Backoff};
+    /// let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60), jitter: 0.5 };
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").backoff(backoff).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.settings.backoff = backoff;
         self
     }
 
-    /// How exceptions and panics are reported (default `WORK_EXCEPTION`).
+    /// How exceptions and panics are reported (default `WORK_EXCEPTION`); see
+    /// [`ExceptionMode`].
+    ///
+    /// ```
+    /// use gearman_sync::{Worker, worker::ExceptionMode};
+    /// let worker = Worker::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .exception_mode(ExceptionMode::WarningThenFail)
+    ///     .build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn exception_mode(mut self, mode: ExceptionMode) -> Self {
         self.settings.exceptions = mode;
         self
     }
 
-    /// Socket settings.
+    /// Socket settings: connect and I/O timeouts, keepalive, largest packet accepted.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::{Worker, net::ConnectOptions};
+    /// let options = ConnectOptions { connect_timeout: Duration::from_secs(1), ..ConnectOptions::default() };
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").connect_options(options).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn connect_options(mut self, options: ConnectOptions) -> Self {
         self.settings.connect = options;
         self
     }
 
     /// `work()` returns after this many jobs (0 = unlimited, the default).
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").max_jobs(500).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn max_jobs(mut self, jobs: u64) -> Self {
         self.settings.max_jobs = jobs;
         self
     }
 
-    /// `work()` returns after this long without a job.
+    /// `work()` returns after this long without a job (default: never).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").max_idle(Duration::from_secs(60)).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn max_idle(mut self, idle: Duration) -> Self {
         self.settings.max_idle = Some(idle);
         self
     }
 
     /// `work()` never returns (for max-jobs or idle) before this much time, so a supervisor
-    /// does not take a quick exit for a crash; it waits out the rest.
+    /// does not take a quick exit for a crash; it waits out the rest. A stop through the
+    /// [`StopHandle`] returns at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .max_jobs(100)
+    ///     .min_runtime(Duration::from_secs(5))
+    ///     .build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn min_runtime(mut self, runtime: Duration) -> Self {
         self.settings.min_runtime = Some(runtime);
         self
     }
 
     /// Checks the settings and builds the worker (no connection is opened yet).
+    ///
+    /// Fails with [`Error::Address`] for a bad server address and [`Error::InvalidArgument`]
+    /// for a bad client ID or prefix.
+    ///
+    /// ```
+    /// use gearman_sync::{Error, Worker};
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").build()?;
+    /// assert!(worker.abilities().is_empty());
+    /// assert!(matches!(Worker::builder().servers("[::1").build(), Err(Error::Address(_))));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn build(self) -> Result<Worker> {
         let mut servers = self.servers?;
         if servers.is_empty() {
@@ -268,17 +397,40 @@ macro_rules! callback_setters {
 }
 
 impl Worker {
-    /// A worker for `servers` with default settings (see [`WorkerBuilder::servers`]).
+    /// A worker for `servers` with default settings (see [`WorkerBuilder::servers`]). No
+    /// connection is opened until [`work`](Worker::work), so this only fails for a bad address.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::new("127.0.0.1:4730,127.0.0.1:4731")?;
+    /// assert_eq!(worker.servers().len(), 2);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn new<S: ToServers + ?Sized>(servers: &S) -> Result<Worker> {
         Worker::builder().servers(servers).build()
     }
 
-    /// A builder for non-default settings.
+    /// A builder for non-default settings (see [`WorkerBuilder`]).
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").max_jobs(1).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn builder() -> WorkerBuilder {
         WorkerBuilder::default()
     }
 
-    /// The configured servers.
+    /// The configured servers, in order.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::new("gm1, gm2:4731")?;
+    /// let names: Vec<String> = worker.servers().iter().map(ToString::to_string).collect();
+    /// assert_eq!(names, ["gm1:4730", "gm2:4731"]);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn servers(&self) -> Vec<ServerAddr> {
         self.sessions
             .iter()
@@ -287,11 +439,36 @@ impl Worker {
     }
 
     /// A handle that stops [`work`](Worker::work) from another thread or a signal handler.
+    /// Every call returns a clone of the same flag.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::new("127.0.0.1:4730")?;
+    /// let stop = worker.stop_handle();
+    /// stop.stop();
+    /// assert!(worker.stop_handle().is_stopped());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn stop_handle(&self) -> StopHandle {
         self.stop.clone()
     }
 
     /// Registers `name`, run by `handler` (`CAN_DO`). Replaces an ability of the same name.
+    ///
+    /// Sent at once on open connections and on every later (re)connect. An invalid name is
+    /// refused with [`Error::InvalidArgument`]; a server whose write fails is dropped and
+    /// reconnected later, not reported here.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::new("127.0.0.1:4730")?;
+    /// worker
+    ///     .add_ability("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))?
+    ///     .add_ability("echo", |job| Ok(job.workload().to_vec()))?;
+    /// assert_eq!(worker.abilities().len(), 2);
+    /// assert!(worker.add_ability("", |job| Ok(job.workload().to_vec())).is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn add_ability(
         &mut self,
         name: impl Into<Vec<u8>>,
@@ -307,7 +484,20 @@ impl Worker {
     /// enforces the limit too: a handler that returns after the limit has its result replaced
     /// by `WORK_FAIL`, and [`Job`] calls after the limit keep working but
     /// [`Job::is_expired`] turns true. A running closure cannot be interrupted: long handlers
-    /// should check [`Job::time_left`].
+    /// should check [`Job::time_left`]. A zero limit is refused with [`Error::InvalidArgument`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::new("127.0.0.1:4730")?;
+    /// worker.add_ability_with_timeout("thumbnail", Duration::from_secs(30), |job| {
+    ///     Ok(job.workload().to_vec())
+    /// })?;
+    /// assert!(worker
+    ///     .add_ability_with_timeout("never", Duration::ZERO, |job| Ok(job.workload().to_vec()))
+    ///     .is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn add_ability_with_timeout(
         &mut self,
         name: impl Into<Vec<u8>>,
@@ -317,7 +507,20 @@ impl Worker {
         self.register(Ability::new(name, handler).timeout(limit))
     }
 
-    /// Registers a prepared [`Ability`] (with its time limit and after-complete hook).
+    /// Registers a prepared [`Ability`] (with its time limit and after-complete hook); fails
+    /// as [`add_ability_with_timeout`](Worker::add_ability_with_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::{Ability, Worker};
+    /// let mut worker = Worker::new("127.0.0.1:4730")?;
+    /// let ability = Ability::new("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))
+    ///     .timeout(Duration::from_secs(10))
+    ///     .after_complete(|job, _result| eprintln!("done: {}", job.handle_str()));
+    /// worker.register(ability)?;
+    /// assert_eq!(worker.abilities(), [b"reverse".to_vec()]);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn register(&mut self, ability: Ability) -> Result<&mut Self> {
         let wire = self.wire_name(&ability.name)?;
         if ability.timeout.is_some_and(|limit| limit.is_zero()) {
@@ -342,6 +545,16 @@ impl Worker {
     /// Unregisters `name` (`CANT_DO`). Returns false when it was not registered.
     ///
     /// gearmand re-queues any job of that function this worker holds, so call it between jobs.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::new("127.0.0.1:4730")?;
+    /// worker.add_ability("reverse", |job| Ok(job.workload().to_vec()))?;
+    /// assert!(worker.remove_ability("reverse")?);
+    /// assert!(!worker.remove_ability("reverse")?);
+    /// assert!(worker.abilities().is_empty());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn remove_ability(&mut self, name: impl AsRef<[u8]>) -> Result<bool> {
         let name = name.as_ref();
         let before = self.abilities.len();
@@ -360,7 +573,16 @@ impl Worker {
         Ok(true)
     }
 
-    /// Names of the registered abilities.
+    /// Names of the registered abilities (without the prefix), in registration order.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::new("127.0.0.1:4730")?;
+    /// worker.add_ability("a", |job| Ok(job.workload().to_vec()))?;
+    /// worker.add_ability("b", |job| Ok(job.workload().to_vec()))?;
+    /// assert_eq!(worker.abilities(), [b"a".to_vec(), b"b".to_vec()]);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn abilities(&self) -> Vec<Vec<u8>> {
         self.abilities
             .iter()
@@ -369,23 +591,104 @@ impl Worker {
     }
 
     callback_setters! {
-        /// Called after each (re)connect to a server.
+        /// Called after each (re)connect to a server. Like every worker callback it runs on
+        /// the thread in [`work`](Worker::work); a panic in it is logged and ignored.
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_connect(|server| eprintln!("connected to {server}"));
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_connect: &ServerAddr;
         /// Called when a GRAB_JOB is sent.
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_grab_job(|server| log::trace!("asking {server} for a job"));
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_grab_job: &ServerAddr;
         /// Called when a server has no job (before the worker sleeps).
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_no_job(|server| log::debug!("{server} has nothing for us"));
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_no_job: &ServerAddr;
         /// Called when a job is assigned, before its handler runs.
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_job_assign(|event| {
+        ///     eprintln!("{} from {}", String::from_utf8_lossy(event.handle), event.server)
+        /// });
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_job_assign: &JobEvent<'_>;
         /// Called after `WORK_COMPLETE` was sent.
+        ///
+        /// ```
+        /// use std::sync::atomic::{AtomicU64, Ordering};
+        /// use std::sync::Arc;
+        /// use gearman_sync::Worker;
+        /// let done = Arc::new(AtomicU64::new(0));
+        /// let counter = Arc::clone(&done);
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_work_complete(move |_event| {
+        ///     counter.fetch_add(1, Ordering::Relaxed);
+        /// });
+        /// assert_eq!(done.load(Ordering::Relaxed), 0);
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_work_complete: &JobEvent<'_>;
-        /// Called after `WORK_FAIL` was sent.
+        /// Called after `WORK_FAIL` was sent (also for an exception sent as a warning and a
+        /// fail under [`ExceptionMode::WarningThenFail`]).
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_work_fail(|event| log::warn!("{} failed", String::from_utf8_lossy(event.function)));
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_work_fail: &JobEvent<'_>;
         /// Called after `WORK_EXCEPTION` was sent, with its data.
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_work_exception(|event, data| {
+        ///     log::error!("{}: {}", String::from_utf8_lossy(event.handle), String::from_utf8_lossy(data))
+        /// });
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
         on_work_exception: &JobEvent<'_>, &[u8];
     }
 
     /// Runs jobs until stopped, the job limit is reached, or the idle limit passes.
+    ///
+    /// Blocks the calling thread: while idle it waits in one `poll(2)` over all servers,
+    /// waking at least every 200 ms to notice a [`StopHandle`]. Lost servers are reconnected
+    /// with backoff, so connection problems are not returned; the only error is
+    /// [`Error::InvalidArgument`] when no ability is registered. Before returning it makes
+    /// sure every server received the results sent (an ECHO round trip, 1 s in all at most).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .max_idle(Duration::from_secs(60))
+    ///     .build()?;
+    /// worker.add_ability("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))?;
+    /// let summary = worker.work()?;
+    /// println!("{} jobs in {:?}, stopped by {:?}", summary.jobs, summary.elapsed, summary.reason);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn work(&mut self) -> Result<WorkSummary> {
         let started = Instant::now();
         let mut last_job = started;
@@ -434,6 +737,18 @@ impl Worker {
     ///
     /// A GRAB that is already out when the time is up is still answered (within one more
     /// second), and a job it brings is run, so no job is left assigned to an idle worker.
+    /// Fails with [`Error::InvalidArgument`] when no ability is registered.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::new("127.0.0.1:4730")?;
+    /// worker.add_ability("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))?;
+    /// while worker.work_one(Duration::from_secs(5))? {
+    ///     println!("ran a job; looking for the next");
+    /// }
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn work_one(&mut self, timeout: Duration) -> Result<bool> {
         self.next_job(timeout, false)
     }

@@ -18,7 +18,17 @@ pub(crate) enum Phase {
     Sleeping,
 }
 
-/// Unit of the CAN_DO_TIMEOUT value.
+/// Unit of the CAN_DO_TIMEOUT value (set with
+/// [`WorkerBuilder::timeout_unit`](crate::WorkerBuilder::timeout_unit)).
+///
+/// ```
+/// use gearman_sync::{Worker, worker::TimeoutUnit};
+/// assert_eq!(TimeoutUnit::default(), TimeoutUnit::Auto);
+/// // An old gearmand (1.1.18 or earlier) without asking its version:
+/// let worker = Worker::builder().servers("127.0.0.1:4730").timeout_unit(TimeoutUnit::Seconds).build()?;
+/// # drop(worker);
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimeoutUnit {
     /// Ask the server's version (admin `version`) once per connection: milliseconds from
