@@ -56,6 +56,12 @@ fn outcomes_worker(addr: &str, mode: ExceptionMode) -> WorkerThread {
         })
         .expect("ability");
     worker
+        .add_ability("explicit_exception", |job| {
+            job.exception(b"explicitly raised")?;
+            Ok(b"ignored".to_vec())
+        })
+        .expect("ability");
+    worker
         .add_ability("io_error", |_| {
             let error = std::io::Error::other("disk full");
             Err(error)?
@@ -93,6 +99,10 @@ fn every_handler_outcome_as_seen_by_our_client() {
         client.do_normal("explicit", "x").expect("explicit"),
         b"explicit result"
     );
+    match client.do_normal("explicit_exception", "x") {
+        Err(Error::JobException { data, .. }) => assert_eq!(data, b"explicitly raised"),
+        other => panic!("expected exception, got {other:?}"),
+    }
     match client.do_normal("io_error", "x") {
         Err(Error::JobException { data, .. }) => assert_eq!(data, b"disk full"),
         other => panic!("expected exception, got {other:?}"),
@@ -127,7 +137,7 @@ fn every_handler_outcome_as_seen_by_the_libgearman_cli() {
     let ok = cli(server.port(), "ok", "hello");
     assert!(ok.status.success(), "{ok:?}");
     assert_eq!(ok.stdout, b"olleh");
-    for function in ["fail", "exception", "panic"] {
+    for function in ["fail", "exception", "panic", "explicit_exception"] {
         let output = cli(server.port(), function, "x");
         assert_eq!(output.status.code(), Some(1), "{function}: {output:?}");
         assert!(

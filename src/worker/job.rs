@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::ExceptionMode;
 use crate::error::{Error, Result};
 use crate::net::{Connection, ServerAddr};
 use crate::protocol::PacketType;
@@ -49,6 +50,7 @@ pub struct Job<'w> {
     /// Data of an explicit `complete`/`exception`, kept for the worker's hooks.
     pub(crate) terminal_data: Vec<u8>,
     pub(crate) connection_lost: bool,
+    pub(crate) exception_mode: ExceptionMode,
 }
 
 impl fmt::Debug for Job<'_> {
@@ -350,8 +352,8 @@ impl<'w> Job<'w> {
     }
 
     /// Ends the job with `WORK_EXCEPTION data` now; fails as [`complete`](Job::complete).
-    /// Unlike an `Err` returned from the handler, this ignores
-    /// [`ExceptionMode`](crate::worker::ExceptionMode) and always sends `WORK_EXCEPTION`.
+    /// Under [`ExceptionMode::WarningThenFail`](crate::worker::ExceptionMode) it sends the data
+    /// as `WORK_WARNING` and then `WORK_FAIL`, like an `Err` returned from the handler.
     ///
     /// ```no_run
     /// # let mut worker = gearman_sync::Worker::new("127.0.0.1:4730")?;
@@ -365,6 +367,10 @@ impl<'w> Job<'w> {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn exception(&mut self, data: impl AsRef<[u8]>) -> Result<()> {
+        if self.exception_mode == ExceptionMode::WarningThenFail {
+            self.send_warning(data.as_ref())?;
+            return self.finish(Terminal::Fail, &[], true);
+        }
         self.finish(Terminal::Exception, data.as_ref(), true)?;
         self.terminal_data = data.as_ref().to_vec();
         Ok(())

@@ -1060,6 +1060,7 @@ impl Worker {
             terminal: None,
             terminal_data: Vec::new(),
             connection_lost: false,
+            exception_mode: settings.exceptions,
         };
         let handle = job.handle.clone();
         let event = JobEvent {
