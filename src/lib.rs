@@ -107,6 +107,22 @@ pub use error::{AddressError, ArgumentError, Error, ProtocolError, Result, Serve
 pub use net::ServerAddr;
 pub use worker::{Ability, Job, JobError, StopHandle, Worker, WorkerBuilder};
 
+/// Entry points for the fuzz targets in `fuzz/` (not part of the API).
+#[doc(hidden)]
+pub mod __fuzz {
+    /// Drives the client's sans-IO reply router with an operation stream; panics on any
+    /// inconsistency.
+    pub fn client_router(data: &[u8]) {
+        crate::client::fuzz_router(data);
+    }
+
+    /// Drives the worker's grab/sleep/wake state machine with a packet stream; panics on any
+    /// inconsistency.
+    pub fn worker_session(data: &[u8]) {
+        crate::worker::fuzz_session(data);
+    }
+}
+
 /// The README's examples, compiled and run as doc tests so they stay true.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -2,6 +2,7 @@
 //! submission; [`TaskSet`] runs many at once.
 
 mod job;
+mod router;
 mod task;
 mod task_set;
 mod unique;
@@ -18,6 +19,11 @@ use crate::net::{
     resolve_server_list, Backoff, ConnectionPool, PoolOptions, Routing, ServerAddr, ToServers,
 };
 use crate::protocol::{parse_decimal, validate, Packet, PacketType};
+
+/// Fuzz entry point: see [`crate::__fuzz::client_router`].
+pub(crate) fn fuzz_router(data: &[u8]) {
+    router::drive(data);
+}
 
 /// Default deadline for a job submitted with [`Client::do_task`] and friends (60 s); change it
 /// with [`ClientBuilder::timeout`] or per task with [`Task::timeout`].

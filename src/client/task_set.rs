@@ -1,15 +1,16 @@
 //! A set of tasks submitted together (pipelined) and waited on together.
 
-use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::time::{Duration, Instant};
 
 use super::job::JobHandle;
+use super::router::{Route, Router, State};
 use super::task::Task;
+use super::unique::UniqueMode;
 use super::Client;
 use crate::error::{Error, Result};
 use crate::net::wait_readable;
-use crate::protocol::{parse_decimal, Packet, PacketType};
+use crate::protocol::{parse_decimal, Packet};
 
 /// Identifies a task within its [`TaskSet`], as returned by [`TaskSet::add_task`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -119,20 +120,10 @@ impl WaitSummary {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    AwaitingCreated,
-    Running,
-    Done,
-}
-
 struct Entry<'a> {
     task: Task<'a>,
     unique: Vec<u8>,
-    server: usize,
-    handle: Vec<u8>,
     attempts: u32,
-    state: State,
     submitted: Instant,
     outcome: Option<TaskOutcome>,
 }
@@ -171,10 +162,7 @@ struct Entry<'a> {
 pub struct TaskSet<'c, 'a> {
     client: &'c mut Client,
     entries: Vec<Entry<'a>>,
-    awaiting_created: Vec<VecDeque<usize>>,
-    by_handle: HashMap<(usize, Vec<u8>), VecDeque<usize>>,
-    outstanding: Vec<usize>,
-    open: usize,
+    router: Router,
     finished: Vec<usize>,
     reported: usize,
     since_pump: usize,
@@ -186,7 +174,7 @@ impl fmt::Debug for TaskSet<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskSet")
             .field("tasks", &self.entries.len())
-            .field("open", &self.open)
+            .field("open", &self.router.open())
             .finish_non_exhaustive()
     }
 }
@@ -201,10 +189,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         TaskSet {
             client,
             entries: Vec::new(),
-            awaiting_created: vec![VecDeque::new(); servers],
-            by_handle: HashMap::new(),
-            outstanding: vec![0; servers],
-            open: 0,
+            router: Router::new(servers),
             finished: Vec::new(),
             reported: 0,
             since_pump: 0,
@@ -241,19 +226,17 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 .unwrap_or_default(),
         };
         crate::protocol::validate::unique(&unique)?;
-        let id = self.entries.len();
+        let id = self.router.push(task.background);
         self.entries.push(Entry {
             task,
             unique,
-            server: 0,
-            handle: Vec::new(),
             attempts: 0,
-            state: State::Done,
             submitted: Instant::now(),
             outcome: None,
         });
         if let Err(error) = self.submit(id) {
             self.entries.pop();
+            self.router.pop_idle();
             return Err(error);
         }
         self.since_pump += 1;
@@ -296,13 +279,9 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             match conn.flush() {
                 Ok(()) => {
                     let entry = &mut self.entries[id];
-                    entry.server = server;
-                    entry.state = State::AwaitingCreated;
                     entry.attempts += 1;
                     entry.submitted = Instant::now();
-                    self.awaiting_created[server].push_back(id);
-                    self.outstanding[server] += 1;
-                    self.open += 1;
+                    self.router.submitted(id, server);
                     return Ok(());
                 }
                 Err(error) => self.fail_server(server, error),
@@ -336,7 +315,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let deadline = Instant::now() + timeout;
         loop {
             self.dispatch_all_buffered();
-            if self.open == 0 {
+            if self.router.open() == 0 {
                 break;
             }
             let now = Instant::now();
@@ -355,9 +334,14 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             }
         }
         self.reported = self.finished.len();
-        if self.open > 0 {
+        if self.router.open() > 0 {
             summary.timed_out = (0..self.entries.len())
-                .filter(|&id| self.entries[id].state != State::Done)
+                .filter(|&id| {
+                    matches!(
+                        self.router.state(id),
+                        State::AwaitingCreated | State::Running
+                    )
+                })
                 .map(TaskId)
                 .collect();
         }
@@ -383,27 +367,18 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     pub fn abandon(&mut self) -> usize {
         let mut ended = 0;
         for id in 0..self.entries.len() {
-            let entry = &self.entries[id];
-            let waited = entry.submitted.elapsed();
-            let error = match entry.state {
-                State::Done => continue,
+            let waited = self.entries[id].submitted.elapsed();
+            let server = self.router.server(id);
+            let error = match self.router.abandon(id) {
                 State::AwaitingCreated => Error::SubmitUnconfirmed {
-                    server: self.server_name(entry.server),
+                    server: self.server_name(server),
                     reason: format!("no JOB_CREATED after {waited:?}"),
                 },
-                State::Running => {
-                    let key = (entry.server, entry.handle.clone());
-                    if let Some(queue) = self.by_handle.get_mut(&key) {
-                        queue.retain(|&other| other != id);
-                        if queue.is_empty() {
-                            self.by_handle.remove(&key);
-                        }
-                    }
-                    Error::Timeout {
-                        during: "waiting for the job's result",
-                        after: waited,
-                    }
-                }
+                State::Running => Error::Timeout {
+                    during: "waiting for the job's result",
+                    after: waited,
+                },
+                State::Idle | State::Done => continue,
             };
             self.finish(id, TaskOutcome::Failed(error));
             ended += 1;
@@ -460,13 +435,13 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn handle(&self, id: TaskId) -> Option<JobHandle> {
-        let entry = self.entries.get(id.0)?;
-        if entry.handle.is_empty() {
+        let handle = self.router.handle(self.entries.get(id.0).map(|_| id.0)?);
+        if handle.is_empty() {
             return None;
         }
         Some(JobHandle::new(
-            self.client.pool.server(entry.server).clone(),
-            entry.handle.clone(),
+            self.client.pool.server(self.router.server(id.0)).clone(),
+            handle.to_vec(),
         ))
     }
 
@@ -506,14 +481,15 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn open(&self) -> usize {
-        self.open
+        self.router.open()
     }
 
     /// Polls the connections that have open tasks, reads what is readable and dispatches it.
     fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
         self.scratch_servers.clear();
+        let router = &self.router;
         self.scratch_servers
-            .extend((0..self.outstanding.len()).filter(|&server| self.outstanding[server] > 0));
+            .extend((0..router.servers()).filter(|&server| router.has_open(server)));
         let mut ready = std::mem::take(&mut self.scratch_ready);
         let mut indices = Vec::with_capacity(self.scratch_servers.len());
         let polled = {
@@ -549,8 +525,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     fn dispatch_all_buffered(&mut self) {
-        for server in 0..self.outstanding.len() {
-            if self.outstanding[server] > 0 {
+        for server in 0..self.router.servers() {
+            if self.router.has_open(server) {
                 self.dispatch_buffered(server);
             }
         }
@@ -575,211 +551,142 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     fn handle_packet(&mut self, server: usize, packet: Packet) {
-        match packet.kind() {
-            PacketType::JobCreated => self.on_job_created(server, packet.arg(0)),
-            PacketType::Error => {
-                let Some(id) = self.awaiting_created[server].pop_front() else {
-                    log::warn!(
-                        "{}: ERROR with no request waiting",
-                        self.server_name(server)
-                    );
-                    return;
-                };
+        match self.router.route(server, &packet) {
+            Route::Created { id, background } => {
+                let job = JobHandle::new(
+                    self.client.pool.server(server).clone(),
+                    packet.arg(0).to_vec(),
+                );
+                if let Some(callback) = self.entries[id].task.callbacks.on_created.as_mut() {
+                    callback(&job);
+                }
+                if background {
+                    self.finish(id, TaskOutcome::Submitted(job));
+                }
+            }
+            Route::Data(id) => {
+                if let Some(callback) = self.entries[id].task.callbacks.on_data.as_mut() {
+                    callback(packet.arg(1));
+                }
+            }
+            Route::Warning(id) => {
+                if let Some(callback) = self.entries[id].task.callbacks.on_warning.as_mut() {
+                    callback(packet.arg(1));
+                }
+            }
+            Route::Status(id) => {
+                if let Some(callback) = self.entries[id].task.callbacks.on_status.as_mut() {
+                    let numerator = parse_decimal(packet.arg(1)).unwrap_or(0);
+                    let denominator = parse_decimal(packet.arg(2)).unwrap_or(0);
+                    callback(numerator, denominator);
+                }
+            }
+            Route::Complete(id) => {
+                let data = packet.into_tail();
+                if let Some(callback) = self.entries[id].task.callbacks.on_complete.as_mut() {
+                    callback(&data);
+                }
+                self.finish(id, TaskOutcome::Completed(data));
+            }
+            Route::Fail(id) => self.on_work_fail(id),
+            Route::Exception(id) => {
+                let handle = String::from_utf8_lossy(packet.arg(0)).into_owned();
+                let data = packet.into_tail();
+                if let Some(callback) = self.entries[id].task.callbacks.on_exception.as_mut() {
+                    callback(&data);
+                }
+                self.finish(
+                    id,
+                    TaskOutcome::Failed(Error::JobException { handle, data }),
+                );
+            }
+            Route::Error(id) => {
                 let error = Error::Server {
                     server: self.server_name(server),
                     code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
                     text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
                 };
-                if self.entries[id].state == State::AwaitingCreated {
-                    self.finish(id, TaskOutcome::Failed(error));
-                }
+                self.finish(id, TaskOutcome::Failed(error));
             }
-            PacketType::WorkData | PacketType::WorkWarning | PacketType::WorkStatus => {
-                let Some(id) = self.rotate(server, packet.arg(0)) else {
-                    return;
-                };
-                let callbacks = &mut self.entries[id].task.callbacks;
-                match packet.kind() {
-                    PacketType::WorkData => {
-                        if let Some(callback) = callbacks.on_data.as_mut() {
-                            callback(packet.arg(1));
-                        }
-                    }
-                    PacketType::WorkWarning => {
-                        if let Some(callback) = callbacks.on_warning.as_mut() {
-                            callback(packet.arg(1));
-                        }
-                    }
-                    _ => {
-                        if let Some(callback) = callbacks.on_status.as_mut() {
-                            let numerator = parse_decimal(packet.arg(1)).unwrap_or(0);
-                            let denominator = parse_decimal(packet.arg(2)).unwrap_or(0);
-                            callback(numerator, denominator);
-                        }
-                    }
-                }
-            }
-            PacketType::WorkComplete => {
-                if let Some(id) = self.take_running(server, packet.arg(0)) {
-                    let data = packet.into_tail();
-                    if let Some(callback) = self.entries[id].task.callbacks.on_complete.as_mut() {
-                        callback(&data);
-                    }
-                    self.finish(id, TaskOutcome::Completed(data));
-                }
-            }
-            PacketType::WorkFail => {
-                if let Some(id) = self.take_running(server, packet.arg(0)) {
-                    self.on_work_fail(id);
-                }
-            }
-            PacketType::WorkException => {
-                if let Some(id) = self.take_running(server, packet.arg(0)) {
-                    let handle = String::from_utf8_lossy(packet.arg(0)).into_owned();
-                    let data = packet.into_tail();
-                    if let Some(callback) = self.entries[id].task.callbacks.on_exception.as_mut() {
-                        callback(&data);
-                    }
-                    self.finish(
-                        id,
-                        TaskOutcome::Failed(Error::JobException { handle, data }),
-                    );
-                }
-            }
-            other => log::debug!(
-                "{}: ignoring unexpected {other} packet in a task set",
+            Route::Stale => log::debug!(
+                "{}: {} for a task nobody waits for; ignored",
+                self.server_name(server),
+                packet.kind()
+            ),
+            Route::Unrouted(kind) => log::warn!(
+                "{}: unexpected {kind} in a task set; ignored",
                 self.server_name(server)
             ),
         }
     }
 
-    fn on_job_created(&mut self, server: usize, handle: &[u8]) {
-        let Some(id) = self.awaiting_created[server].pop_front() else {
-            log::warn!(
-                "{}: JOB_CREATED with no submission waiting",
-                self.server_name(server)
-            );
-            return;
-        };
-        if self.entries[id].state != State::AwaitingCreated {
-            return; // timed out meanwhile; the job exists but nobody waits for it
-        }
-        let job = JobHandle::new(self.client.pool.server(server).clone(), handle.to_vec());
+    /// True (after firing `on_retry`) when task `id` has a retry left.
+    fn take_retry(&mut self, id: usize) -> bool {
         let entry = &mut self.entries[id];
-        entry.handle = handle.to_vec();
-        if let Some(callback) = entry.task.callbacks.on_created.as_mut() {
-            callback(&job);
+        let retries_used = entry.attempts.saturating_sub(1);
+        if retries_used >= entry.task.retries {
+            return false;
         }
-        if entry.task.background {
-            self.finish(id, TaskOutcome::Submitted(job));
-        } else {
-            entry.state = State::Running;
-            self.by_handle
-                .entry((server, handle.to_vec()))
-                .or_default()
-                .push_back(id);
+        if let Some(callback) = entry.task.callbacks.on_retry.as_mut() {
+            callback(retries_used + 1);
         }
+        true
     }
 
-    /// The task that gets the next copy of a non-terminal packet for `handle`: coalesced
-    /// submissions share a handle and each receives its own copy, so the tasks take turns.
-    fn rotate(&mut self, server: usize, handle: &[u8]) -> Option<usize> {
-        let queue = self.by_handle.get_mut(&(server, handle.to_vec()))?;
-        let id = queue.pop_front()?;
-        queue.push_back(id);
-        Some(id)
-    }
-
-    /// The task that takes a terminal packet for `handle`, removed from the routing table.
-    fn take_running(&mut self, server: usize, handle: &[u8]) -> Option<usize> {
-        let key = (server, handle.to_vec());
-        let queue = self.by_handle.get_mut(&key)?;
-        let id = queue.pop_front();
-        if queue.is_empty() {
-            self.by_handle.remove(&key);
+    /// Sends task `id` again; a failure to send ends it with that error.
+    fn resubmit(&mut self, id: usize) {
+        if let Err(error) = self.submit(id) {
+            self.finish(id, TaskOutcome::Failed(error));
         }
-        if id.is_none() {
-            log::debug!(
-                "{}: result for finished job ignored",
-                self.server_name(server)
-            );
-        }
-        id
     }
 
     fn on_work_fail(&mut self, id: usize) {
-        let entry = &mut self.entries[id];
-        let retries_used = entry.attempts.saturating_sub(1);
-        if retries_used < entry.task.retries {
-            let attempt = retries_used + 1;
-            if let Some(callback) = entry.task.callbacks.on_retry.as_mut() {
-                callback(attempt);
-            }
-            self.close_entry(id);
-            entry_reset(&mut self.entries[id]);
-            if let Err(error) = self.submit(id) {
-                self.finish_closed(id, TaskOutcome::Failed(error));
-            }
+        if self.take_retry(id) {
+            self.resubmit(id);
             return;
         }
-        if let Some(callback) = entry.task.callbacks.on_fail.as_mut() {
+        if let Some(callback) = self.entries[id].task.callbacks.on_fail.as_mut() {
             callback();
         }
-        let handle = String::from_utf8_lossy(&entry.handle).into_owned();
+        let handle = String::from_utf8_lossy(self.router.handle(id)).into_owned();
         self.finish(id, TaskOutcome::Failed(Error::JobFailed { handle }));
     }
 
-    /// Removes entry `id` from the open count and its server's outstanding count.
-    fn close_entry(&mut self, id: usize) {
-        let entry = &mut self.entries[id];
-        if entry.state == State::Done {
-            return;
-        }
-        entry.state = State::Done;
-        self.open -= 1;
-        self.outstanding[entry.server] -= 1;
-    }
-
     fn finish(&mut self, id: usize, outcome: TaskOutcome) {
-        self.close_entry(id);
-        self.finish_closed(id, outcome);
-    }
-
-    fn finish_closed(&mut self, id: usize, outcome: TaskOutcome) {
         self.entries[id].outcome = Some(outcome);
         self.finished.push(id);
     }
 
-    /// Drops a failed connection and ends every task that depended on it honestly.
+    /// Drops a failed connection and deals honestly with every task that depended on it: a
+    /// task with a retry left is sent again (to another server when there is one, with a fresh
+    /// unique unless the caller chose it, so it cannot join the job abandoned on this
+    /// connection); the others end with [`Error::SubmitUnconfirmed`] or [`Error::JobLost`].
     fn fail_server(&mut self, server: usize, error: Error) {
         let reason = error.to_string();
         let name = self.server_name(server);
         self.client.pool.mark_failed(server, &error);
-        let waiting: Vec<usize> = self.awaiting_created[server].drain(..).collect();
-        for id in waiting {
-            if self.entries[id].state == State::AwaitingCreated {
-                let error = Error::SubmitUnconfirmed {
+        for (id, state) in self.router.connection_lost(server) {
+            if self.take_retry(id) {
+                if self.entries[id].task.unique.is_none() {
+                    if let Some(fresh) = UniqueMode::Random.generate(b"", b"") {
+                        self.entries[id].unique = fresh;
+                    }
+                }
+                self.resubmit(id);
+                continue;
+            }
+            let error = match state {
+                State::AwaitingCreated => Error::SubmitUnconfirmed {
                     server: name.clone(),
                     reason: reason.clone(),
-                };
-                self.finish(id, TaskOutcome::Failed(error));
-            }
-        }
-        let lost: Vec<(usize, Vec<u8>)> = self
-            .by_handle
-            .keys()
-            .filter(|(key_server, _)| *key_server == server)
-            .cloned()
-            .collect();
-        for key in lost {
-            for id in self.by_handle.remove(&key).unwrap_or_default() {
-                let error = Error::JobLost {
+                },
+                _ => Error::JobLost {
                     server: name.clone(),
-                    handle: String::from_utf8_lossy(&key.1).into_owned(),
+                    handle: String::from_utf8_lossy(self.router.handle(id)).into_owned(),
                     reason: reason.clone(),
-                };
-                self.finish(id, TaskOutcome::Failed(error));
-            }
+                },
+            };
+            self.finish(id, TaskOutcome::Failed(error));
         }
     }
 
@@ -792,15 +699,10 @@ impl Drop for TaskSet<'_, '_> {
     /// Connections that still owe a `JOB_CREATED` or `ERROR` to a task that gave up waiting
     /// are closed, so a later request can never be matched with that stale reply.
     fn drop(&mut self) {
-        for server in 0..self.awaiting_created.len() {
-            if !self.awaiting_created[server].is_empty() {
+        for server in 0..self.router.servers() {
+            if self.router.owes_replies(server) {
                 self.client.pool.discard(server);
             }
         }
     }
-}
-
-fn entry_reset(entry: &mut Entry<'_>) {
-    entry.handle.clear();
-    entry.outcome = None;
 }

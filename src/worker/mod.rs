@@ -20,7 +20,12 @@ use crate::net::{
 use crate::protocol::{validate, Packet, PacketType};
 use job::Terminal;
 use lifecycle::{guarded, panic_message, Callbacks};
-use session::{Assignment, Phase, Registration, Session};
+use session::{Assignment, Phase, Registration, Session, Step};
+
+/// Fuzz entry point: see [`crate::__fuzz::worker_session`].
+pub(crate) fn fuzz_session(data: &[u8]) {
+    session::drive(data);
+}
 
 /// Longest single blocking wait while idle, so a [`StopHandle`] is noticed promptly.
 const IDLE_SLICE: Duration = Duration::from_millis(200);
@@ -934,24 +939,18 @@ impl Worker {
                         break;
                     }
                 };
-                match packet.kind() {
-                    PacketType::Noop => {
-                        if session.phase == Phase::Sleeping {
-                            session.phase = Phase::NeedGrab;
-                        }
-                    }
-                    PacketType::NoJob => {
-                        if session.phase != Phase::AwaitingReply {
-                            log::debug!("{}: NO_JOB without a GRAB outstanding", session.addr);
-                            continue;
-                        }
+                let (next_phase, step) = session::step(session.phase, packet.kind());
+                match step {
+                    Step::Wake => session.phase = next_phase,
+                    Step::Ignore => log::debug!("{}: ignoring {}", session.addr, packet.kind()),
+                    Step::PreSleep => {
                         let slept = session.conn.as_mut().map(|conn| {
                             conn.queue_request(PacketType::PreSleep, &[])
                                 .map_err(Error::from)
                                 .and_then(|()| conn.flush())
                         });
                         match slept {
-                            Some(Ok(())) => session.phase = Phase::Sleeping,
+                            Some(Ok(())) => session.phase = next_phase,
                             Some(Err(error)) => {
                                 session.fail(&error, &self.settings.backoff);
                                 break;
@@ -963,22 +962,19 @@ impl Worker {
                             guarded("on_no_job", || callback(addr));
                         }
                     }
-                    PacketType::JobAssign
-                    | PacketType::JobAssignUniq
-                    | PacketType::JobAssignAll => {
+                    Step::Run => {
                         if session.phase != Phase::AwaitingReply {
                             log::warn!("{}: job assigned without a GRAB outstanding", session.addr);
                         }
-                        session.phase = Phase::NeedGrab;
+                        session.phase = next_phase;
                         return Some((index, Assignment::from_packet(packet)));
                     }
-                    PacketType::Error => log::warn!(
+                    Step::ServerError => log::warn!(
                         "{}: server error {}: {}",
                         session.addr,
                         String::from_utf8_lossy(packet.arg(0)),
                         String::from_utf8_lossy(packet.arg(1))
                     ),
-                    other => log::debug!("{}: ignoring {other}", session.addr),
                 }
             }
         }

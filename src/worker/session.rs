@@ -18,6 +18,96 @@ pub(crate) enum Phase {
     Sleeping,
 }
 
+/// What a packet from the server asks the worker to do (the I/O is the caller's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing: advisory or unexpected packet.
+    Ignore,
+    /// A NOOP woke a sleeping connection: GRAB again.
+    Wake,
+    /// NO_JOB answered our GRAB: send PRE_SLEEP, then sleep.
+    PreSleep,
+    /// A job was assigned: run it (even unasked: it is ours until we answer).
+    Run,
+    /// An ERROR (e.g. JOB_NOT_FOUND after a timeout re-queue): log it.
+    ServerError,
+}
+
+/// The worker's grab/sleep/wake state machine, sans-IO: the phase after `kind` arrives in
+/// `phase`, and what to do about it. A NOOP matters only while sleeping, NO_JOB only while a
+/// GRAB is out, and a NOOP is never taken for a GRAB's reply.
+pub(crate) fn step(phase: Phase, kind: PacketType) -> (Phase, Step) {
+    match (kind, phase) {
+        (PacketType::Noop, Phase::Sleeping) => (Phase::NeedGrab, Step::Wake),
+        (PacketType::NoJob, Phase::AwaitingReply) => (Phase::Sleeping, Step::PreSleep),
+        (PacketType::JobAssign | PacketType::JobAssignUniq | PacketType::JobAssignAll, _) => {
+            (Phase::NeedGrab, Step::Run)
+        }
+        (PacketType::Error, _) => (phase, Step::ServerError),
+        _ => (phase, Step::Ignore),
+    }
+}
+
+/// Drives [`step`] like the worker loop does (GRAB when ready, one GRAB out at a time) with
+/// the packets decoded from `data`, and panics if the machine could lose a wake-up or take a
+/// packet for a reply it is not.
+pub(crate) fn drive(data: &[u8]) {
+    use crate::protocol::Decoder;
+    let decoder = Decoder::new().with_max_body_len(4096);
+    let mut phase = Phase::NeedGrab;
+    let mut rest = data;
+    let mut grabs = 0usize;
+    let mut replies = 0usize;
+    while !rest.is_empty() {
+        if phase == Phase::NeedGrab {
+            phase = Phase::AwaitingReply;
+            grabs += 1;
+        }
+        let kind = match decoder.decode(rest) {
+            Ok(Some((packet, used))) => {
+                rest = &rest[used..];
+                packet.kind()
+            }
+            _ => {
+                // Not a whole packet: take one byte as a packet type instead.
+                let kind = PacketType::ALL[usize::from(rest[0]) % PacketType::ALL.len()];
+                rest = &rest[1..];
+                kind
+            }
+        };
+        let before = phase;
+        let (after, action) = step(before, kind);
+        match action {
+            Step::Wake => assert_eq!(
+                before,
+                Phase::Sleeping,
+                "NOOP woke a connection that was awake"
+            ),
+            Step::PreSleep => {
+                assert_eq!(
+                    before,
+                    Phase::AwaitingReply,
+                    "NO_JOB taken for a reply with no GRAB out"
+                );
+                replies += 1;
+            }
+            Step::Run => {
+                if before == Phase::AwaitingReply {
+                    replies += 1;
+                }
+            }
+            Step::Ignore | Step::ServerError => {
+                assert_eq!(before, after, "an ignored packet changed the phase")
+            }
+        }
+        assert!(
+            replies <= grabs,
+            "more GRAB replies ({replies}) than GRABs ({grabs})"
+        );
+        phase = after;
+    }
+}
+
 /// Unit of the CAN_DO_TIMEOUT value (set with
 /// [`WorkerBuilder::timeout_unit`](crate::WorkerBuilder::timeout_unit)).
 ///
@@ -260,6 +350,40 @@ impl Assignment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn step_table() {
+        assert_eq!(
+            step(Phase::Sleeping, PacketType::Noop),
+            (Phase::NeedGrab, Step::Wake)
+        );
+        assert_eq!(
+            step(Phase::AwaitingReply, PacketType::Noop),
+            (Phase::AwaitingReply, Step::Ignore)
+        );
+        assert_eq!(
+            step(Phase::AwaitingReply, PacketType::NoJob),
+            (Phase::Sleeping, Step::PreSleep)
+        );
+        assert_eq!(
+            step(Phase::Sleeping, PacketType::NoJob),
+            (Phase::Sleeping, Step::Ignore)
+        );
+        assert_eq!(
+            step(Phase::Sleeping, PacketType::JobAssignUniq),
+            (Phase::NeedGrab, Step::Run)
+        );
+        assert_eq!(
+            step(Phase::NeedGrab, PacketType::Error),
+            (Phase::NeedGrab, Step::ServerError)
+        );
+        for seed in 0u8..=255 {
+            let data: Vec<u8> = (0..50u8)
+                .map(|index| seed.wrapping_mul(31).wrapping_add(index.wrapping_mul(7)))
+                .collect();
+            drive(&data);
+        }
+    }
 
     #[test]
     fn versions() {
