@@ -9,6 +9,7 @@ use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
 use super::address::ServerAddr;
 use super::poll;
+use super::read_buffer::ReadBuffer;
 use crate::error::{ArgumentError, Error, ProtocolError, Result};
 use crate::protocol::{encode_to, Decoder, Magic, Packet, PacketType};
 
@@ -71,8 +72,7 @@ impl Default for ConnectOptions {
 pub struct Connection {
     server: ServerAddr,
     stream: TcpStream,
-    read_buf: Vec<u8>,
-    read_start: usize,
+    read_buf: ReadBuffer,
     write_buf: Vec<u8>,
     decoder: Decoder,
     io_timeout: Duration,
@@ -118,8 +118,7 @@ impl Connection {
         Connection {
             server,
             stream,
-            read_buf: Vec::new(),
-            read_start: 0,
+            read_buf: ReadBuffer::default(),
             write_buf: Vec::new(),
             decoder: Decoder::new()
                 .with_max_body_len(options.max_body_len)
@@ -315,13 +314,9 @@ impl Connection {
         &mut self,
         parse: impl FnOnce(&[u8]) -> std::result::Result<Option<(T, usize)>, ProtocolError>,
     ) -> Result<Option<T>> {
-        match parse(&self.read_buf[self.read_start..]) {
+        match parse(self.read_buf.data()) {
             Ok(Some((value, used))) => {
-                self.read_start += used;
-                if self.read_start == self.read_buf.len() {
-                    self.read_buf.clear();
-                    self.read_start = 0;
-                }
+                self.read_buf.consume(used);
                 Ok(Some(value))
             }
             Ok(None) => Ok(None),
@@ -351,7 +346,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn buffered(&self) -> usize {
-        self.read_buf.len() - self.read_start
+        self.read_buf.len()
     }
 
     /// One `read` call appending to the buffer (blocks unless the socket is readable, at
@@ -376,40 +371,29 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_some(&mut self) -> Result<usize> {
-        if self.read_start > 0 && self.read_start * 2 >= self.read_buf.len() {
-            self.read_buf.drain(..self.read_start);
-            self.read_start = 0;
-        }
         let want = self.wanted_bytes();
-        let filled = self.read_buf.len();
-        self.read_buf.resize(filled + want, 0);
+        let spare = self.read_buf.spare(want);
         let result = loop {
-            match self.stream.read(&mut self.read_buf[filled..]) {
+            match self.stream.read(spare) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
         };
         match result {
-            Ok(0) => {
-                self.read_buf.truncate(filled);
-                Err(Error::ConnectionClosed {
-                    server: self.server.to_string(),
-                })
-            }
+            Ok(0) => Err(Error::ConnectionClosed {
+                server: self.server.to_string(),
+            }),
             Ok(count) => {
-                self.read_buf.truncate(filled + count);
+                self.read_buf.commit(count);
                 Ok(count)
             }
-            Err(source) => {
-                self.read_buf.truncate(filled);
-                Err(self.io_error(source))
-            }
+            Err(source) => Err(self.io_error(source)),
         }
     }
 
     /// How much to read next: the rest of a large packet whose header is known, else a chunk.
     fn wanted_bytes(&self) -> usize {
-        let pending = &self.read_buf[self.read_start..];
+        let pending = self.read_buf.data();
         if let Ok(Some(header)) = self.decoder.decode_header(pending) {
             let missing = header.packet_len().saturating_sub(pending.len());
             if missing > READ_CHUNK {

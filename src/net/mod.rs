@@ -6,6 +6,7 @@ mod backoff;
 mod connection;
 mod poll;
 mod pool;
+mod read_buffer;
 
 pub use address::{
     default_servers, parse_server_list, resolve_server_list, ServerAddr, ToServers, DEFAULT_PORT,
