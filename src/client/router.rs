@@ -57,7 +57,8 @@ struct Slot {
 pub(crate) struct Router {
     slots: Vec<Slot>,
     awaiting_created: Vec<VecDeque<usize>>,
-    by_handle: HashMap<(usize, Vec<u8>), VecDeque<usize>>,
+    /// Per connection: handle -> the running tasks that share it.
+    by_handle: Vec<HashMap<Vec<u8>, VecDeque<usize>>>,
     outstanding: Vec<usize>,
     open: usize,
 }
@@ -68,7 +69,7 @@ impl Router {
         Router {
             slots: Vec::new(),
             awaiting_created: vec![VecDeque::new(); servers],
-            by_handle: HashMap::new(),
+            by_handle: vec![HashMap::new(); servers],
             outstanding: vec![0; servers],
             open: 0,
         }
@@ -136,8 +137,8 @@ impl Router {
                     self.close(id);
                 } else {
                     self.slots[id].state = State::Running;
-                    self.by_handle
-                        .entry((server, handle))
+                    self.by_handle[server]
+                        .entry(handle)
                         .or_default()
                         .push_back(id);
                 }
@@ -157,7 +158,7 @@ impl Router {
             kind @ (PacketType::WorkData | PacketType::WorkWarning | PacketType::WorkStatus) => {
                 // Coalesced submissions share a handle and each gets its own copy of every
                 // packet, so the tasks sharing it take turns.
-                let Some(queue) = self.by_handle.get_mut(&(server, packet.arg(0).to_vec())) else {
+                let Some(queue) = self.by_handle[server].get_mut(packet.arg(0)) else {
                     return Route::Stale;
                 };
                 let Some(id) = queue.pop_front() else {
@@ -172,13 +173,13 @@ impl Router {
             }
             kind
             @ (PacketType::WorkComplete | PacketType::WorkFail | PacketType::WorkException) => {
-                let key = (server, packet.arg(0).to_vec());
-                let Some(queue) = self.by_handle.get_mut(&key) else {
+                let handles = &mut self.by_handle[server];
+                let Some(queue) = handles.get_mut(packet.arg(0)) else {
                     return Route::Stale;
                 };
                 let id = queue.pop_front();
                 if queue.is_empty() {
-                    self.by_handle.remove(&key);
+                    handles.remove(packet.arg(0));
                 }
                 let Some(id) = id else {
                     return Route::Stale;
@@ -208,17 +209,13 @@ impl Router {
                 ended.push((id, State::AwaitingCreated));
             }
         }
-        let lost: Vec<(usize, Vec<u8>)> = self
-            .by_handle
-            .keys()
-            .filter(|(key_server, _)| *key_server == server)
-            .cloned()
+        let lost: Vec<usize> = self.by_handle[server]
+            .drain()
+            .flat_map(|(_, queue)| queue)
             .collect();
-        for key in lost {
-            for id in self.by_handle.remove(&key).unwrap_or_default() {
-                self.close(id);
-                ended.push((id, State::Running));
-            }
+        for id in lost {
+            self.close(id);
+            ended.push((id, State::Running));
         }
         ended.sort_unstable_by_key(|(id, _)| *id);
         ended
@@ -232,11 +229,11 @@ impl Router {
         };
         let state = slot.state;
         if state == State::Running {
-            let key = (slot.server, slot.handle.clone());
-            if let Some(queue) = self.by_handle.get_mut(&key) {
+            let handles = &mut self.by_handle[slot.server];
+            if let Some(queue) = handles.get_mut(slot.handle.as_slice()) {
                 queue.retain(|&other| other != id);
                 if queue.is_empty() {
-                    self.by_handle.remove(&key);
+                    handles.remove(slot.handle.as_slice());
                 }
             }
         }
@@ -323,15 +320,19 @@ impl Router {
                 ));
             }
         }
-        for ((server, handle), queue) in &self.by_handle {
-            for &id in queue {
-                let slot = &self.slots[id];
-                if slot.state != State::Running || slot.server != *server || slot.handle != *handle
-                {
-                    return Err(format!(
-                        "handle table lists task {id} in state {:?}",
-                        slot.state
-                    ));
+        for (server, handles) in self.by_handle.iter().enumerate() {
+            for (handle, queue) in handles {
+                for &id in queue {
+                    let slot = &self.slots[id];
+                    if slot.state != State::Running
+                        || slot.server != server
+                        || slot.handle != *handle
+                    {
+                        return Err(format!(
+                            "handle table lists task {id} in state {:?}",
+                            slot.state
+                        ));
+                    }
                 }
             }
         }

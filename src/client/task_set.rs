@@ -122,6 +122,8 @@ impl WaitSummary {
 
 struct Entry<'a> {
     task: Task<'a>,
+    /// The function name as sent (with the client's prefix).
+    function: Vec<u8>,
     unique: Vec<u8>,
     attempts: u32,
     submitted: Instant,
@@ -229,6 +231,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let id = self.router.push(task.background);
         self.entries.push(Entry {
             task,
+            function: wire_function,
             unique,
             attempts: 0,
             submitted: Instant::now(),
@@ -249,7 +252,6 @@ impl<'c, 'a> TaskSet<'c, 'a> {
 
     /// Sends entry `id` to a healthy server; on a failed write tries the next one.
     fn submit(&mut self, id: usize) -> Result<()> {
-        let wire_function = self.client.wire_function(&self.entries[id].task.function)?;
         for _ in 0..self.client.pool.len().max(1) {
             let entry = &self.entries[id];
             let routing_key = (!entry.unique.is_empty()).then_some(entry.unique.as_slice());
@@ -266,14 +268,14 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                     conn.queue_request(
                         kind,
                         &[
-                            &wire_function,
+                            &entry.function,
                             &entry.unique,
                             epoch.as_bytes(),
                             &task.workload,
                         ],
                     )
                 }
-                None => conn.queue_request(kind, &[&wire_function, &entry.unique, &task.workload]),
+                None => conn.queue_request(kind, &[&entry.function, &entry.unique, &task.workload]),
             };
             queued?;
             match conn.flush() {
@@ -553,6 +555,9 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     fn handle_packet(&mut self, server: usize, packet: Packet) {
         match self.router.route(server, &packet) {
             Route::Created { id, background } => {
+                if !background && self.entries[id].task.callbacks.on_created.is_none() {
+                    return; // a running foreground task nobody asked a handle for
+                }
                 let job = JobHandle::new(
                     self.client.pool.server(server).clone(),
                     packet.arg(0).to_vec(),

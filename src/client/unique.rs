@@ -45,7 +45,7 @@ impl UniqueMode {
                 let mut hasher = sha1_smol::Sha1::new();
                 hasher.update(function);
                 hasher.update(workload);
-                Some(hasher.digest().to_string().into_bytes())
+                Some(hex(&hasher.digest().bytes()))
             }
             UniqueMode::None => None,
             UniqueMode::Random => {
@@ -53,6 +53,17 @@ impl UniqueMode {
             }
         }
     }
+}
+
+/// Lowercase hex of `bytes`.
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = Vec::with_capacity(bytes.len() * 2);
+    for &byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)]);
+        out.push(DIGITS[usize::from(byte & 0x0f)]);
+    }
+    out
 }
 
 #[cfg(test)]
