@@ -148,6 +148,7 @@ fn line(args: &Args, mode: &str, secs: f64, extra: &str) {
         0.0
     };
     let tag = std::env::var("BENCH_TAG")
+        .or_else(|_| std::env::var("GMBENCH_TAG"))
         .map(|tag| format!(" tag={tag}"))
         .unwrap_or_default();
     let extra = if extra.is_empty() {
@@ -156,7 +157,7 @@ fn line(args: &Args, mode: &str, secs: f64, extra: &str) {
         format!(" {extra}")
     };
     println!(
-        "mode={mode} n={} size={} secs={secs:.6} ops_per_s={ops:.1}{extra} impl=gearman-sync \
+        "mode={mode} n={} size={} secs={secs:.6} ops_per_s={ops:.1}{extra} \
          self_cpu_user={user:.3} self_cpu_sys={system:.3} self_maxrss_kb={maxrss}{tag}",
         args.n, args.size
     );

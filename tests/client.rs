@@ -647,3 +647,40 @@ fn wait_can_be_resumed_and_abandon_ends_open_tasks_honestly() {
     ));
     assert_eq!(set.open(), 0);
 }
+
+#[test]
+fn large_payloads_round_trip_intact_in_both_directions() {
+    let server = Gearmand::start();
+    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
+        worker
+            .add_ability("big_reverse", |job| {
+                let mut data = job.take_workload();
+                data.reverse();
+                Ok(data)
+            })
+            .expect("ability");
+    });
+    let mut client = Client::builder()
+        .servers(&server.addr())
+        .unique_mode(UniqueMode::Random)
+        .build()
+        .expect("client");
+    // Sizes around the buffer thresholds: copied through the buffer, and read/written in place.
+    for size in [200 * 1024, 300 * 1024, (1 << 20) + 7, 8 << 20] {
+        let payload: Vec<u8> = (0..size)
+            .map(|index| (index * 7 + index / 251) as u8)
+            .collect();
+        let result = client
+            .do_normal("big_reverse", payload.clone())
+            .expect("large job");
+        assert_eq!(result.len(), size);
+        assert!(
+            result.iter().rev().eq(payload.iter()),
+            "{size} bytes came back reversed"
+        );
+    }
+    assert_eq!(
+        client.echo(vec![9u8; 3 << 20]).expect("large echo"),
+        vec![9u8; 3 << 20]
+    );
+}

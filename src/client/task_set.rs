@@ -277,8 +277,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 }
                 None => conn.queue_request(kind, &[&entry.function, &entry.unique, &task.workload]),
             };
-            queued?;
-            match conn.flush() {
+            match queued.and_then(|()| conn.flush()) {
                 Ok(()) => {
                     let entry = &mut self.entries[id];
                     entry.attempts += 1;
@@ -286,6 +285,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                     self.router.submitted(id, server);
                     return Ok(());
                 }
+                // A refused argument is the caller's; anything else is the connection's.
+                Err(error @ Error::InvalidArgument(_)) => return Err(error),
                 Err(error) => self.fail_server(server, error),
             }
         }

@@ -10,8 +10,11 @@ use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use super::address::ServerAddr;
 use super::poll;
 use super::read_buffer::ReadBuffer;
-use crate::error::{ArgumentError, Error, ProtocolError, Result};
-use crate::protocol::{encode_to, Decoder, Magic, Packet, PacketType};
+use crate::error::{Error, ProtocolError, Result};
+use crate::protocol::{
+    encode_head_to, encode_to, parse_body_owned, Decoder, Header, Magic, Packet, PacketType,
+    HEADER_LEN,
+};
 
 /// Bytes read per `read` call when no large packet is pending.
 const READ_CHUNK: usize = 64 * 1024;
@@ -73,10 +76,29 @@ pub struct Connection {
     server: ServerAddr,
     stream: TcpStream,
     read_buf: ReadBuffer,
+    /// A large packet being read straight into its own body buffer.
+    large: Option<LargeRead>,
+    /// A large packet read completely, waiting to be returned by `next_buffered`.
+    ready: Option<std::result::Result<Packet, ProtocolError>>,
     write_buf: Vec<u8>,
     decoder: Decoder,
     io_timeout: Duration,
 }
+
+/// A packet body of at least [`LARGE_BODY`] bytes, read without a copy through the buffer.
+#[derive(Debug)]
+struct LargeRead {
+    header: Header,
+    body: Vec<u8>,
+    filled: usize,
+}
+
+/// Bodies this large are read into their own buffer and handed over without copying.
+const LARGE_BODY: usize = 1 << 20;
+/// Tails this large are written straight from the caller's slice instead of being copied.
+const DIRECT_TAIL: usize = 256 * 1024;
+/// A write buffer that grew beyond this is released after it was flushed.
+const KEEP_WRITE_BUFFER: usize = 1 << 20;
 
 impl Connection {
     /// Connects to `server` (every resolved address in turn) with the given options.
@@ -119,6 +141,8 @@ impl Connection {
             server,
             stream,
             read_buf: ReadBuffer::default(),
+            large: None,
+            ready: None,
             write_buf: Vec::new(),
             decoder: Decoder::new()
                 .with_max_body_len(options.max_body_len)
@@ -148,7 +172,10 @@ impl Connection {
     }
 
     /// Queues a request packet built from `args` (checked against the type's shape, see
-    /// [`encode_to`]); nothing is sent until [`flush`](Connection::flush).
+    /// [`encode_to`]); nothing is sent until [`flush`](Connection::flush), except that a tail
+    /// of 256 KiB or more is written at once, after everything queued before it, straight from
+    /// `args` instead of being copied. Fails with [`Error::InvalidArgument`] before anything is
+    /// queued, or as [`flush`](Connection::flush) for such a large tail.
     ///
     /// ```
     /// # use std::net::TcpListener;
@@ -162,8 +189,20 @@ impl Connection {
     /// assert!(conn.queue_request(PacketType::EchoReq, &[]).is_err()); // wrong argument count
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn queue_request(&mut self, kind: PacketType, args: &[&[u8]]) -> Result<(), ArgumentError> {
-        encode_to(&mut self.write_buf, Magic::Request, kind, args)
+    pub fn queue_request(&mut self, kind: PacketType, args: &[&[u8]]) -> Result<()> {
+        let tail = args
+            .last()
+            .filter(|_| kind.has_tail() && args.len() == kind.arg_count());
+        match tail {
+            Some(tail) if tail.len() >= DIRECT_TAIL => {
+                encode_head_to(&mut self.write_buf, Magic::Request, kind, args)?;
+                self.flush()?;
+                self.stream
+                    .write_all(tail)
+                    .map_err(|source| self.io_error(source))
+            }
+            _ => Ok(encode_to(&mut self.write_buf, Magic::Request, kind, args)?),
+        }
     }
 
     /// Queues an already built packet; nothing is sent until [`flush`](Connection::flush).
@@ -240,6 +279,9 @@ impl Connection {
         }
         let result = self.stream.write_all(&self.write_buf);
         self.write_buf.clear();
+        if self.write_buf.capacity() > KEEP_WRITE_BUFFER {
+            self.write_buf = Vec::new();
+        }
         result.map_err(|source| self.io_error(source))
     }
 
@@ -283,6 +325,15 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn next_buffered(&mut self) -> Result<Option<Packet>> {
+        if let Some(ready) = self.ready.take() {
+            return ready.map(Some).map_err(|source| Error::Protocol {
+                server: self.server.to_string(),
+                source,
+            });
+        }
+        if self.large.is_some() {
+            return Ok(None);
+        }
         let decoder = self.decoder;
         self.parse_buffered(|bytes| decoder.decode(bytes))
     }
@@ -346,7 +397,15 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn buffered(&self) -> usize {
-        self.read_buf.len()
+        let large = self
+            .large
+            .as_ref()
+            .map_or(0, |large| HEADER_LEN + large.filled);
+        let ready = self.ready.as_ref().map_or(0, |ready| match ready {
+            Ok(packet) => packet.encoded_len(),
+            Err(_) => 1,
+        });
+        self.read_buf.len() + large + ready
     }
 
     /// One `read` call appending to the buffer (blocks unless the socket is readable, at
@@ -371,24 +430,67 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_some(&mut self) -> Result<usize> {
-        let want = self.wanted_bytes();
-        let spare = self.read_buf.spare(want);
+        if self.large.is_none() && self.ready.is_none() {
+            self.start_large_read();
+        }
+        let spare = match self.large.as_mut() {
+            Some(large) => &mut large.body[large.filled..],
+            None => {
+                let want = self.wanted_bytes();
+                self.read_buf.spare(want)
+            }
+        };
         let result = loop {
             match self.stream.read(spare) {
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other,
             }
         };
-        match result {
-            Ok(0) => Err(Error::ConnectionClosed {
-                server: self.server.to_string(),
-            }),
-            Ok(count) => {
-                self.read_buf.commit(count);
-                Ok(count)
+        let count = match result {
+            Ok(0) => {
+                return Err(Error::ConnectionClosed {
+                    server: self.server.to_string(),
+                })
             }
-            Err(source) => Err(self.io_error(source)),
+            Ok(count) => count,
+            Err(source) => return Err(self.io_error(source)),
+        };
+        match self.large.as_mut() {
+            Some(large) => {
+                large.filled += count;
+                if large.filled == large.body.len() {
+                    if let Some(large) = self.large.take() {
+                        self.ready = Some(parse_body_owned(large.header, large.body));
+                    }
+                }
+            }
+            None => self.read_buf.commit(count),
         }
+        Ok(count)
+    }
+
+    /// When the buffer starts with the header of a large packet that is not all here yet,
+    /// moves its body into a buffer of its own, so the rest is read into place.
+    fn start_large_read(&mut self) {
+        let data = self.read_buf.data();
+        let Ok(Some(header)) = self.decoder.decode_header(data) else {
+            return;
+        };
+        let body_len = header.body_len as usize;
+        if body_len < LARGE_BODY || data.len() >= header.packet_len() {
+            return;
+        }
+        // Zeroed by the allocator (fresh pages from the OS for a buffer this size), not by us.
+        let mut body = vec![0u8; body_len];
+        let have = data.len() - HEADER_LEN;
+        body[..have].copy_from_slice(&data[HEADER_LEN..]);
+        let used = data.len();
+        self.read_buf.consume(used);
+        self.large = Some(LargeRead {
+            header,
+            body,
+            filled: have,
+        });
     }
 
     /// How much to read next: the rest of a large packet whose header is known, else a chunk.

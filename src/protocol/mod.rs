@@ -28,6 +28,7 @@ pub mod validate;
 mod tests;
 
 pub use packet::{
-    encode_to, parse_body, parse_decimal, Decoder, Header, Packet, DEFAULT_MAX_BODY_LEN, HEADER_LEN,
+    encode_head_to, encode_to, parse_body, parse_body_owned, parse_decimal, Decoder, Header,
+    Packet, DEFAULT_MAX_BODY_LEN, HEADER_LEN,
 };
 pub use packet_type::{Magic, PacketType};

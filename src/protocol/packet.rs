@@ -103,6 +103,39 @@ pub fn encode_to(
     Ok(())
 }
 
+/// Appends one packet like [`encode_to`] but without its tail: the header (with the full body
+/// length) and the delimited fields. The caller writes the tail itself, so a large workload
+/// goes to the socket without being copied into the buffer first.
+///
+/// ```
+/// use gearman_sync::protocol::{encode_to, encode_head_to, Magic, PacketType};
+/// let args: [&[u8]; 2] = [b"H:1", b"a large result"];
+/// let mut whole = Vec::new();
+/// encode_to(&mut whole, Magic::Request, PacketType::WorkComplete, &args)?;
+/// let mut head = Vec::new();
+/// encode_head_to(&mut head, Magic::Request, PacketType::WorkComplete, &args)?;
+/// head.extend_from_slice(args[1]);
+/// assert_eq!(head, whole);
+/// # Ok::<(), gearman_sync::ArgumentError>(())
+/// ```
+pub fn encode_head_to(
+    buf: &mut Vec<u8>,
+    magic: Magic,
+    kind: PacketType,
+    args: &[&[u8]],
+) -> Result<(), ArgumentError> {
+    let body_len = check_shape(kind, args)?;
+    let delimited = kind.delimited_fields();
+    buf.extend_from_slice(&magic.bytes());
+    buf.extend_from_slice(&kind.code().to_be_bytes());
+    buf.extend_from_slice(&(body_len as u32).to_be_bytes());
+    for arg in &args[..delimited] {
+        buf.extend_from_slice(arg);
+        buf.push(0);
+    }
+    Ok(())
+}
+
 /// Validates argument count and delimited fields; returns the body length.
 fn check_shape(kind: PacketType, args: &[&[u8]]) -> Result<usize, ArgumentError> {
     if args.len() != kind.arg_count() {
@@ -777,7 +810,21 @@ impl Decoder {
 /// # Ok::<(), gearman_sync::ProtocolError>(())
 /// ```
 pub fn parse_body(header: Header, body: &[u8]) -> Result<Packet, ProtocolError> {
-    let kind = header.kind;
+    let (delimiters, end) = split_fields(header.kind, body)?;
+    Ok(Packet {
+        magic: header.magic,
+        kind: header.kind,
+        body: body[..end].to_vec(),
+        delimiters,
+    })
+}
+
+/// Finds the NULs that end the delimited fields and the end of the body to keep (a stray NUL
+/// after a handle tail and the body of an argument-less packet are dropped).
+fn split_fields(
+    kind: PacketType,
+    body: &[u8],
+) -> Result<([u32; MAX_DELIMITED], usize), ProtocolError> {
     let delimited = kind.delimited_fields();
     let mut delimiters = [0u32; MAX_DELIMITED];
     let mut found = 0;
@@ -806,10 +853,25 @@ pub fn parse_body(header: Header, body: &[u8]) -> Result<Packet, ProtocolError> 
             end -= 1;
         }
     }
+    Ok((delimiters, end))
+}
+
+/// Like [`parse_body`] but takes the body by value, so a large body is never copied.
+///
+/// ```
+/// use gearman_sync::protocol::{parse_body_owned, Header, Magic, PacketType};
+/// let header = Header { magic: Magic::Response, kind: PacketType::WorkComplete, body_len: 5 };
+/// let packet = parse_body_owned(header, b"H:1\0x".to_vec())?;
+/// assert_eq!(packet.arg(1), b"x");
+/// # Ok::<(), gearman_sync::ProtocolError>(())
+/// ```
+pub fn parse_body_owned(header: Header, mut body: Vec<u8>) -> Result<Packet, ProtocolError> {
+    let (delimiters, end) = split_fields(header.kind, &body)?;
+    body.truncate(end);
     Ok(Packet {
         magic: header.magic,
-        kind,
-        body: body[..end].to_vec(),
+        kind: header.kind,
+        body,
         delimiters,
     })
 }

@@ -400,20 +400,27 @@ impl<'w> Job<'w> {
         let mut args: Vec<&[u8]> = Vec::with_capacity(rest.len() + 1);
         args.push(&self.handle);
         args.extend_from_slice(rest);
-        self.conn.queue_request(kind, &args)?;
-        Ok(())
+        match self.conn.queue_request(kind, &args) {
+            Ok(()) => Ok(()),
+            Err(error @ Error::InvalidArgument(_)) => Err(error),
+            // A large tail is written at once, so the connection can fail here too.
+            Err(error) => Err(self.lost(error)),
+        }
     }
 
     fn flush(&mut self) -> Result<()> {
         match self.conn.flush() {
             Ok(()) => Ok(()),
-            Err(error) => {
-                log::warn!("job {}: connection lost: {error}", self.handle_str());
-                self.connection_lost = true;
-                Err(Error::JobConnectionLost {
-                    handle: self.handle_str(),
-                })
-            }
+            Err(error) => Err(self.lost(error)),
+        }
+    }
+
+    /// Marks the job's connection as gone after `error`.
+    fn lost(&mut self, error: Error) -> Error {
+        log::warn!("job {}: connection lost: {error}", self.handle_str());
+        self.connection_lost = true;
+        Error::JobConnectionLost {
+            handle: self.handle_str(),
         }
     }
 

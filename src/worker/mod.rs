@@ -901,10 +901,7 @@ impl Worker {
         let Some(conn) = session.conn.as_mut() else {
             return;
         };
-        let sent = conn
-            .queue_request(kind, &[])
-            .map_err(Error::from)
-            .and_then(|()| conn.flush());
+        let sent = conn.queue_request(kind, &[]).and_then(|()| conn.flush());
         match sent {
             Ok(()) => {
                 session.phase = Phase::AwaitingReply;
@@ -946,7 +943,6 @@ impl Worker {
                     Step::PreSleep => {
                         let slept = session.conn.as_mut().map(|conn| {
                             conn.queue_request(PacketType::PreSleep, &[])
-                                .map_err(Error::from)
                                 .and_then(|()| conn.flush())
                         });
                         match slept {
@@ -1169,7 +1165,6 @@ impl Worker {
         if let Some(conn) = session.conn.as_mut() {
             let sent = conn
                 .queue_request(PacketType::WorkFail, &[handle])
-                .map_err(Error::from)
                 .and_then(|()| conn.flush());
             if let Err(error) = sent {
                 session.fail(&error, &self.settings.backoff);
@@ -1188,7 +1183,6 @@ impl Worker {
             };
             let synced = conn
                 .queue_request(PacketType::EchoReq, &[b"gearman-sync sync"])
-                .map_err(Error::from)
                 .and_then(|()| conn.flush())
                 .and_then(|()| loop {
                     let packet = conn.recv(deadline, "syncing with the server", started)?;
