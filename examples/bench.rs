@@ -198,14 +198,19 @@ fn bg_submit(args: &Args) -> Outcome {
     Ok(())
 }
 
-/// Submits N background jobs in task sets of `batch` (0 = all in one); returns secs and batch.
-fn bg_submit_tasks(args: &Args) -> Result<(f64, u64), String> {
-    let mut client = client(args)?;
-    let batch = if args.batch == 0 || args.batch > args.n {
+/// Tasks per task set: `batch`, or all N when it is 0 (gmbench's convention).
+fn batch_size(args: &Args) -> u64 {
+    if args.batch == 0 || args.batch > args.n {
         args.n.max(1)
     } else {
         args.batch
-    };
+    }
+}
+
+/// Submits N background jobs in task sets of `batch` (0 = all in one); returns secs and batch.
+fn bg_submit_tasks(args: &Args) -> Result<(f64, u64), String> {
+    let mut client = client(args)?;
+    let batch = batch_size(args);
     let started = Instant::now();
     let mut base = 0;
     while base < args.n {
@@ -339,11 +344,7 @@ fn fg_tasks(args: &Args) -> Outcome {
         .max_body_len(max_body(args.size))
         .build()
         .map_err(|error| error.to_string())?;
-    let batch = if args.batch == 0 || args.batch > args.n {
-        args.n.max(1)
-    } else {
-        args.batch
-    };
+    let batch = batch_size(args);
     let started = Instant::now();
     let mut base = 0;
     while base < args.n {

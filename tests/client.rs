@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use common::{admin, parse_status, Gearmand};
+use common::{admin, parse_status, queued, Gearmand};
 use gearman_sync::client::UniqueMode;
 use gearman_sync::net::{perl_hash, Routing};
 use gearman_sync::worker::JobError;
@@ -24,14 +24,6 @@ fn reverse_worker(addr: &str) -> WorkerThread {
             .add_ability("reverse", |job| Ok(reversed(job.workload())))
             .expect("ability");
     })
-}
-
-/// Jobs queued (not running) for `function` on the server, from admin `status`.
-fn queued(addr: &str, function: &str) -> u64 {
-    parse_status(&admin(addr, "status"))
-        .into_iter()
-        .find(|(name, ..)| name == function)
-        .map_or(0, |(_, total, running, _)| total - running)
 }
 
 #[test]

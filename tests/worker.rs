@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{admin, gearman_cli, parse_status, Gearmand};
+use common::{admin, gearman_cli, parse_status, queued, Gearmand};
 use gearman_sync::client::UniqueMode;
 use gearman_sync::worker::{ExceptionMode, GrabMode, JobError, StopReason};
 use gearman_sync::{Client, Error, Task, Worker};
@@ -68,13 +68,6 @@ fn outcomes_worker(addr: &str, mode: ExceptionMode) -> WorkerThread {
         })
         .expect("ability");
     WorkerThread::run(worker)
-}
-
-fn queued(addr: &str, function: &str) -> u64 {
-    parse_status(&admin(addr, "status"))
-        .into_iter()
-        .find(|(name, ..)| name == function)
-        .map_or(0, |(_, total, running, _)| total - running)
 }
 
 #[test]

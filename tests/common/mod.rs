@@ -627,3 +627,11 @@ pub fn parse_status(reply: &str) -> Vec<(String, u64, u64, u64)> {
         })
         .collect()
 }
+
+/// Jobs queued (not running) for `function` on the server at `addr`, from admin `status`.
+pub fn queued(addr: &str, function: &str) -> u64 {
+    parse_status(&admin(addr, "status"))
+        .into_iter()
+        .find(|(name, ..)| name == function)
+        .map_or(0, |(_, total, running, _)| total - running)
+}
