@@ -216,10 +216,10 @@ fn bg_submit_tasks(args: &Args) -> Result<(f64, u64), String> {
     while base < args.n {
         let count = batch.min(args.n - base);
         let mut set = client.task_set();
-        for seq in base..base + count {
-            set.add_task(Task::new(FN_BG, payload(args.size, seq)).background())
-                .map_err(|error| format!("add_task #{seq}: {error}"))?;
-        }
+        set.add_tasks(
+            (base..base + count).map(|seq| Task::new(FN_BG, payload(args.size, seq)).background()),
+        )
+        .map_err(|error| format!("add_tasks at #{base}: {error}"))?;
         let summary = set
             .wait(Duration::from_secs(900))
             .map_err(|error| error.to_string())?;
@@ -350,13 +350,9 @@ fn fg_tasks(args: &Args) -> Outcome {
     while base < args.n {
         let count = batch.min(args.n - base);
         let mut set = client.task_set();
-        let mut ids = Vec::with_capacity(count as usize);
-        for seq in base..base + count {
-            ids.push(
-                set.add_task(Task::new(FN_ECHO, payload(args.size, seq)))
-                    .map_err(|error| format!("add_task #{seq}: {error}"))?,
-            );
-        }
+        let ids = set
+            .add_tasks((base..base + count).map(|seq| Task::new(FN_ECHO, payload(args.size, seq))))
+            .map_err(|error| format!("add_tasks at #{base}: {error}"))?;
         set.wait(Duration::from_secs(900))
             .map_err(|error| error.to_string())?;
         for (offset, id) in ids.into_iter().enumerate() {

@@ -676,3 +676,50 @@ fn large_payloads_round_trip_intact_in_both_directions() {
         vec![9u8; 3 << 20]
     );
 }
+
+#[test]
+fn add_tasks_batches_writes_and_keeps_what_it_added_before_an_error() {
+    let first = Gearmand::start();
+    let second = Gearmand::start();
+    let list = format!("{},{}", first.addr(), second.addr());
+    let _worker = reverse_worker(&list);
+    let mut client = Client::builder()
+        .servers(&list)
+        .unique_mode(UniqueMode::None)
+        .build()
+        .expect("client");
+    let mut set = client.task_set();
+    let ids = set
+        .add_tasks((0..3000).map(|index| Task::new("reverse", format!("batch-{index}"))))
+        .expect("add_tasks");
+    assert_eq!(ids.len(), 3000);
+    let summary = set.wait(Duration::from_secs(60)).expect("wait");
+    assert_eq!(summary.completed.len(), 3000, "{summary:?}");
+    for (index, id) in ids.iter().enumerate() {
+        let expected = reversed(format!("batch-{index}").as_bytes());
+        assert!(
+            matches!(set.outcome(*id), Some(TaskOutcome::Completed(data)) if *data == expected)
+        );
+    }
+    let handles: std::collections::HashSet<_> = ids
+        .iter()
+        .map(|id| set.handle(*id).expect("handle").server().clone())
+        .collect();
+    assert_eq!(handles.len(), 2, "the batch was spread over both servers");
+    drop(set);
+
+    let mut set = client.task_set();
+    let tasks = vec![
+        Task::new("reverse", "ok-1"),
+        Task::new("reverse", "ok-2"),
+        Task::new("bad\0name", "x"),
+        Task::new("reverse", "never"),
+    ];
+    match set.add_tasks(tasks) {
+        Err(Error::InvalidArgument(_)) => {}
+        other => panic!("expected the third task to be refused, got {other:?}"),
+    }
+    assert_eq!(set.len(), 2, "the two tasks before the bad one were added");
+    let summary = set.wait(Duration::from_secs(10)).expect("wait");
+    assert_eq!(summary.completed.len(), 2);
+}

@@ -184,6 +184,8 @@ impl fmt::Debug for TaskSet<'_, '_> {
 /// Read replies that are already waiting after this many submissions, so a long pipeline
 /// never leaves the server's replies piling up unread.
 const PUMP_EVERY: usize = 256;
+/// [`TaskSet::add_tasks`] writes a connection's queued submissions once they reach this size.
+const BATCH_WRITE: usize = 64 * 1024;
 
 impl<'c, 'a> TaskSet<'c, 'a> {
     pub(crate) fn new(client: &'c mut Client) -> TaskSet<'c, 'a> {
@@ -217,6 +219,84 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn add_task(&mut self, task: Task<'a>) -> Result<TaskId> {
+        let id = self.prepare(task)?;
+        if let Err(error) = self.submit(id) {
+            self.entries.pop();
+            self.router.pop_idle();
+            return Err(error);
+        }
+        self.since_pump += 1;
+        if self.since_pump >= PUMP_EVERY {
+            self.since_pump = 0;
+            self.pump(Some(Duration::ZERO))?;
+        }
+        Ok(TaskId(id))
+    }
+
+    /// Submits many tasks with one write per connection per 64 KiB of submissions (instead of
+    /// one write per task), reading replies that are already waiting in between. Returns their
+    /// ids in order.
+    ///
+    /// On an error ([`Error::InvalidArgument`], [`Error::NoJobServers`]) the tasks before the
+    /// failing one stay added and sent (ids `0..len()`). A write that fails after several
+    /// submissions were queued ends those honestly ([`Error::SubmitUnconfirmed`], or a retry
+    /// when the task has one), since part of the write may have reached the server.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::{Client, Task};
+    /// let mut client = Client::new("127.0.0.1:4730")?;
+    /// let mut set = client.task_set();
+    /// let ids = set.add_tasks((0..1000).map(|n| Task::new("reverse", n.to_string())))?;
+    /// assert_eq!(ids.len(), 1000);
+    /// set.wait(Duration::from_secs(30))?;
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn add_tasks(&mut self, tasks: impl IntoIterator<Item = Task<'a>>) -> Result<Vec<TaskId>> {
+        let mut ids = Vec::new();
+        let mut dirty = vec![false; self.router.servers()];
+        let mut result = Ok(());
+        for task in tasks {
+            let id = match self.prepare(task) {
+                Ok(id) => id,
+                Err(error) => {
+                    result = Err(error);
+                    break;
+                }
+            };
+            let server = match self.queue_somewhere(id) {
+                Ok(server) => server,
+                Err(error) => {
+                    self.entries.pop();
+                    self.router.pop_idle();
+                    result = Err(error);
+                    break;
+                }
+            };
+            self.router.submitted(id, server);
+            dirty[server] = true;
+            ids.push(TaskId(id));
+            let full = self
+                .client
+                .pool
+                .connection(server)
+                .is_some_and(|conn| conn.pending_write() >= BATCH_WRITE);
+            if full {
+                dirty[server] = false;
+                self.flush_server(server);
+                self.pump(Some(Duration::ZERO))?;
+            }
+        }
+        for (server, dirty) in dirty.into_iter().enumerate() {
+            if dirty {
+                self.flush_server(server);
+            }
+        }
+        result.map(|()| ids)
+    }
+
+    /// Checks `task`, fills in its unique, and adds it (not yet sent); returns its id.
+    fn prepare(&mut self, task: Task<'a>) -> Result<usize> {
         let wire_function = self.client.wire_function(&task.function)?;
         let unique = match &task.unique {
             Some(unique) => unique.clone(),
@@ -237,56 +317,93 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             submitted: Instant::now(),
             outcome: None,
         });
-        if let Err(error) = self.submit(id) {
-            self.entries.pop();
-            self.router.pop_idle();
-            return Err(error);
-        }
-        self.since_pump += 1;
-        if self.since_pump >= PUMP_EVERY {
-            self.since_pump = 0;
-            self.pump(Some(Duration::ZERO))?;
-        }
-        Ok(TaskId(id))
+        Ok(id)
     }
 
-    /// Sends entry `id` to a healthy server; on a failed write tries the next one.
+    /// Picks a server for entry `id` and queues its submission there (not flushed; a tail of
+    /// 256 KiB or more is written at once). Returns the server.
+    fn queue_submission(&mut self, id: usize) -> Result<usize> {
+        let entry = &self.entries[id];
+        let routing_key = (!entry.unique.is_empty()).then_some(entry.unique.as_slice());
+        let server = self.client.pool.checkout(routing_key)?;
+        let Some(conn) = self.client.pool.connection(server) else {
+            return Err(Error::NoJobServers(self.client.pool.failures()));
+        };
+        let task = &entry.task;
+        let kind = task.submit_type();
+        let queued = match task.run_at {
+            Some(at) => {
+                let epoch = at.to_string();
+                conn.queue_request(
+                    kind,
+                    &[
+                        &entry.function,
+                        &entry.unique,
+                        epoch.as_bytes(),
+                        &task.workload,
+                    ],
+                )
+            }
+            None => conn.queue_request(kind, &[&entry.function, &entry.unique, &task.workload]),
+        };
+        match queued {
+            Ok(()) => {
+                let entry = &mut self.entries[id];
+                entry.attempts += 1;
+                entry.submitted = Instant::now();
+                Ok(server)
+            }
+            Err(error @ Error::InvalidArgument(_)) => Err(error),
+            Err(error) => {
+                // A large tail is written at once; the write failed, so the submission did
+                // not get out whole and gearmand drops it.
+                let reason = Error::ConnectionClosed {
+                    server: self.server_name(server),
+                };
+                self.fail_server(server, error);
+                Err(reason)
+            }
+        }
+    }
+
+    /// [`queue_submission`](TaskSet::queue_submission), moving on to the next server when a
+    /// large submission could not be written.
+    fn queue_somewhere(&mut self, id: usize) -> Result<usize> {
+        let mut last = None;
+        for _ in 0..self.client.pool.len().max(1) {
+            match self.queue_submission(id) {
+                Err(error @ Error::ConnectionClosed { .. }) => last = Some(error),
+                other => return other,
+            }
+        }
+        Err(last.unwrap_or_else(|| Error::NoJobServers(self.client.pool.failures())))
+    }
+
+    /// Writes what is queued for `server`; a failure ends its tasks honestly.
+    fn flush_server(&mut self, server: usize) {
+        let flushed = match self.client.pool.connection(server) {
+            Some(conn) => conn.flush(),
+            None => Ok(()),
+        };
+        if let Err(error) = flushed {
+            self.fail_server(server, error);
+        }
+    }
+
+    /// Sends entry `id` to a healthy server at once; on a failed write (the submission did
+    /// not get out whole, so gearmand drops it) tries the next server.
     fn submit(&mut self, id: usize) -> Result<()> {
         for _ in 0..self.client.pool.len().max(1) {
-            let entry = &self.entries[id];
-            let routing_key = (!entry.unique.is_empty()).then_some(entry.unique.as_slice());
-            let server = self.client.pool.checkout(routing_key)?;
-            let Some(conn) = self.client.pool.connection(server) else {
-                continue;
+            let server = self.queue_somewhere(id)?;
+            let flushed = match self.client.pool.connection(server) {
+                Some(conn) => conn.flush(),
+                None => Ok(()),
             };
-            let task = &entry.task;
-            let kind = task.submit_type();
-            let epoch;
-            let queued = match task.run_at {
-                Some(at) => {
-                    epoch = at.to_string();
-                    conn.queue_request(
-                        kind,
-                        &[
-                            &entry.function,
-                            &entry.unique,
-                            epoch.as_bytes(),
-                            &task.workload,
-                        ],
-                    )
-                }
-                None => conn.queue_request(kind, &[&entry.function, &entry.unique, &task.workload]),
-            };
-            match queued.and_then(|()| conn.flush()) {
+            match flushed {
                 Ok(()) => {
-                    let entry = &mut self.entries[id];
-                    entry.attempts += 1;
-                    entry.submitted = Instant::now();
                     self.router.submitted(id, server);
                     return Ok(());
                 }
-                // A refused argument is the caller's; anything else is the connection's.
-                Err(error @ Error::InvalidArgument(_)) => return Err(error),
                 Err(error) => self.fail_server(server, error),
             }
         }
