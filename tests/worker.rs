@@ -667,3 +667,49 @@ fn work_one_needs_an_ability() {
         Err(Error::InvalidArgument(_))
     ));
 }
+
+#[test]
+fn time_limits_register_in_the_servers_unit_and_overruns_fail() {
+    let server = Gearmand::start();
+    let expired_seen = Arc::new(AtomicUsize::new(0));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let (seen, tries) = (Arc::clone(&expired_seen), Arc::clone(&attempts));
+    let mut worker = Worker::new(&server.addr()).expect("worker");
+    worker
+        .add_ability_with_timeout("limited", Duration::from_secs(1), move |job| {
+            assert!(job.time_left().expect("a limit") <= Duration::from_secs(1));
+            if tries.fetch_add(1, Ordering::SeqCst) == 0 {
+                std::thread::sleep(Duration::from_millis(1300));
+                if job.is_expired() {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            Ok(b"in time".to_vec())
+        })
+        .expect("ability");
+    worker
+        .add_ability_with_timeout("roomy", Duration::from_secs(30), |_| Ok(b"fine".to_vec()))
+        .expect("ability");
+    let _running = WorkerThread::run(worker);
+    let mut client = client(&server.addr());
+    // CAN_DO_TIMEOUT was accepted (gearmand 1.1.20: milliseconds, found through `version`).
+    assert_eq!(client.do_normal("roomy", "x").expect("roomy"), b"fine");
+    let started = Instant::now();
+    let outcome = client.do_normal("limited", "x");
+    assert!(started.elapsed() < Duration::from_secs(10), "no hang");
+    assert_eq!(
+        expired_seen.load(Ordering::SeqCst),
+        1,
+        "the handler saw its limit pass"
+    );
+    // Either gearmand's own timer re-queued the job and the second attempt completed, or the
+    // worker's enforcement failed the late attempt: never the late result.
+    match outcome {
+        Ok(result) => {
+            assert_eq!(result, b"in time");
+            assert_eq!(attempts.load(Ordering::SeqCst), 2);
+        }
+        Err(Error::JobFailed { .. }) => {}
+        other => panic!("unexpected outcome {other:?}"),
+    }
+}
