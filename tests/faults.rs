@@ -178,3 +178,43 @@ fn a_worker_behind_a_resetting_proxy_reconnects_and_serves() {
         b"owt"
     );
 }
+
+/// A scripted server (gearmand cannot be told to do this): the first connection swallows a
+/// submission and closes; the pool's idle check then reconnects under the open task set.
+#[test]
+fn a_reconnect_under_a_task_set_never_hands_a_reply_to_the_wrong_task() {
+    use gearman_sync::protocol::PacketType;
+    let server = util::fake::FakeServer::start(|peer, index| {
+        if index == 0 {
+            peer.expect(PacketType::SubmitJob);
+            std::thread::sleep(Duration::from_millis(200));
+            return; // closes without answering
+        }
+        let Some(_) = peer.expect(PacketType::SubmitJob) else {
+            return;
+        };
+        peer.reply(PacketType::JobCreated, &[b"H:2"]);
+        peer.reply(PacketType::WorkComplete, &[b"H:2", b"result-of-B"]);
+        peer.linger();
+    });
+    let mut client = client(server.addr(), Duration::from_secs(5));
+    let mut set = client.task_set();
+    let first = set.add_task(Task::new("f", "A")).expect("add A");
+    assert_eq!(
+        set.wait(Duration::from_millis(100))
+            .expect("wait")
+            .timed_out,
+        [first]
+    );
+    std::thread::sleep(Duration::from_millis(700)); // closed, and idle long enough to be re-checked
+    let second = set.add_task(Task::new("f", "B")).expect("add B");
+    set.wait(Duration::from_secs(2)).expect("wait");
+    match set.outcome(first) {
+        Some(TaskOutcome::Failed(Error::SubmitUnconfirmed { .. })) => {}
+        other => panic!("A: expected SubmitUnconfirmed, got {other:?}"),
+    }
+    match set.outcome(second) {
+        Some(TaskOutcome::Completed(data)) => assert_eq!(data, b"result-of-B"),
+        other => panic!("B: expected its own result, got {other:?}"),
+    }
+}

@@ -165,6 +165,8 @@ pub struct TaskSet<'c, 'a> {
     client: &'c mut Client,
     entries: Vec<Entry<'a>>,
     router: Router,
+    /// Per server, the pool's connection generation the router's open tasks were sent on.
+    generations: Vec<Option<u64>>,
     finished: Vec<usize>,
     reported: usize,
     since_pump: usize,
@@ -194,6 +196,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             client,
             entries: Vec::new(),
             router: Router::new(servers),
+            generations: vec![None; servers],
             finished: Vec::new(),
             reported: 0,
             since_pump: 0,
@@ -323,9 +326,11 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// Picks a server for entry `id` and queues its submission there (not flushed; a tail of
     /// 256 KiB or more is written at once). Returns the server.
     fn queue_submission(&mut self, id: usize) -> Result<usize> {
-        let entry = &self.entries[id];
-        let routing_key = (!entry.unique.is_empty()).then_some(entry.unique.as_slice());
+        let unique = &self.entries[id].unique;
+        let routing_key = (!unique.is_empty()).then_some(unique.as_slice());
         let server = self.client.pool.checkout(routing_key)?;
+        self.check_connection(server);
+        let entry = &self.entries[id];
         let Some(conn) = self.client.pool.connection(server) else {
             return Err(Error::NoJobServers(self.client.pool.failures()));
         };
@@ -606,6 +611,11 @@ impl<'c, 'a> TaskSet<'c, 'a> {
 
     /// Polls the connections that have open tasks, reads what is readable and dispatches it.
     fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
+        for server in 0..self.router.servers() {
+            if self.router.has_open(server) {
+                self.check_connection(server);
+            }
+        }
         self.scratch_servers.clear();
         let router = &self.router;
         self.scratch_servers
@@ -780,14 +790,36 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         self.finished.push(id);
     }
 
+    /// Ends the tasks sent on an earlier connection to `server` when the pool has closed or
+    /// replaced it meanwhile (a reconnect after an idle check, another user of the pool), so
+    /// that replies on the new connection are never matched with them.
+    fn check_connection(&mut self, server: usize) {
+        let current = self.client.pool.generation(server);
+        let owed = self.router.has_open(server) || self.router.owes_replies(server);
+        if owed && current != self.generations[server] {
+            let reason = match current {
+                Some(_) => "the connection was replaced".to_owned(),
+                None => "the connection was closed".to_owned(),
+            };
+            self.connection_gone(server, &reason);
+        }
+        self.generations[server] = current;
+    }
+
     /// Drops a failed connection and deals honestly with every task that depended on it: a
     /// task with a retry left is sent again (to another server when there is one, with a fresh
     /// unique unless the caller chose it, so it cannot join the job abandoned on this
     /// connection); the others end with [`Error::SubmitUnconfirmed`] or [`Error::JobLost`].
     fn fail_server(&mut self, server: usize, error: Error) {
-        let reason = error.to_string();
-        let name = self.server_name(server);
         self.client.pool.mark_failed(server, &error);
+        self.generations[server] = None;
+        self.connection_gone(server, &error.to_string());
+    }
+
+    /// The connection the open tasks on `server` were sent on is gone (see
+    /// [`fail_server`](TaskSet::fail_server) for what happens to them).
+    fn connection_gone(&mut self, server: usize, reason: &str) {
+        let name = self.server_name(server);
         for (id, state) in self.router.connection_lost(server) {
             if self.take_retry(id) {
                 if self.entries[id].task.unique.is_none() {
@@ -801,12 +833,12 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             let error = match state {
                 State::AwaitingCreated => Error::SubmitUnconfirmed {
                     server: name.clone(),
-                    reason: reason.clone(),
+                    reason: reason.to_owned(),
                 },
                 _ => Error::JobLost {
                     server: name.clone(),
                     handle: String::from_utf8_lossy(self.router.handle(id)).into_owned(),
-                    reason: reason.clone(),
+                    reason: reason.to_owned(),
                 },
             };
             self.finish(id, TaskOutcome::Failed(error));

@@ -75,6 +75,8 @@ const IDLE_CHECK_AFTER: Duration = Duration::from_millis(500);
 struct Slot {
     addr: ServerAddr,
     conn: Option<Connection>,
+    /// Counts the connections opened to this server, so users of an old one can tell.
+    generation: u64,
     last_used: Instant,
     last_error: Option<String>,
     failures: u32,
@@ -119,6 +121,7 @@ impl ConnectionPool {
                 .map(|addr| Slot {
                     addr,
                     conn: None,
+                    generation: 0,
                     last_used: now,
                     last_error: None,
                     failures: 0,
@@ -220,6 +223,14 @@ impl ConnectionPool {
         let slot = self.slots.get_mut(index)?;
         slot.last_used = Instant::now();
         slot.conn.as_mut()
+    }
+
+    /// Which connection to server `index` is open: a number that changes whenever the pool
+    /// opens a new one (`None` while none is open). Replies owed on an earlier connection never
+    /// arrive on a later one.
+    pub(crate) fn generation(&self, index: usize) -> Option<u64> {
+        let slot = self.slots.get(index)?;
+        slot.conn.as_ref().map(|_| slot.generation)
     }
 
     /// The stream of server `index`'s open connection, for readiness polling.
@@ -350,6 +361,7 @@ impl ConnectionPool {
                         log::info!("server {} is reachable again", slot.addr);
                     }
                     slot.conn = Some(conn);
+                    slot.generation += 1;
                     slot.failures = 0;
                     slot.retry_at = None;
                 }
