@@ -218,3 +218,113 @@ fn a_reconnect_under_a_task_set_never_hands_a_reply_to_the_wrong_task() {
         other => panic!("B: expected its own result, got {other:?}"),
     }
 }
+
+mod worker_replies {
+    //! Scripted servers that answer a worker's GRAB late, with an ERROR, or never.
+    use super::*;
+    use gearman_sync::net::ConnectOptions;
+    use gearman_sync::protocol::PacketType;
+    use gearman_sync::Worker;
+    use util::fake::FakeServer;
+
+    fn worker(addr: &str, idle: Duration, io_timeout: Duration) -> Worker {
+        let mut worker = Worker::builder()
+            .servers(addr)
+            .max_idle(idle)
+            .connect_options(ConnectOptions {
+                io_timeout,
+                ..ConnectOptions::default()
+            })
+            .build()
+            .expect("worker");
+        worker
+            .add_ability("f", |job| Ok(job.workload().to_vec()))
+            .expect("ability");
+        worker
+    }
+
+    #[test]
+    fn a_grab_reply_arriving_while_stopping_is_not_lost() {
+        let server = FakeServer::start(|peer, _| {
+            peer.expect(PacketType::GrabJobUniq);
+            // Past the reply grace of work() and of its stop drain: it arrives during the final sync.
+            std::thread::sleep(Duration::from_millis(2500));
+            peer.reply(PacketType::NoJob, &[]);
+            let Some(echo) = peer.expect(PacketType::EchoReq) else {
+                return;
+            };
+            peer.reply(PacketType::EchoRes, &[echo.arg(0)]);
+            peer.expect(PacketType::GrabJobUniq);
+            peer.reply(PacketType::JobAssignUniq, &[b"H:1", b"f", b"", b"later"]);
+            peer.expect(PacketType::WorkComplete);
+            peer.linger();
+        });
+        let mut worker = worker(
+            server.addr(),
+            Duration::from_millis(300),
+            Duration::from_secs(30),
+        );
+        let summary = worker.work().expect("work");
+        assert_eq!(summary.jobs, 0);
+        assert!(
+            worker.work_one(Duration::from_secs(3)).expect("work_one"),
+            "the worker grabs again"
+        );
+    }
+
+    #[test]
+    fn an_error_in_reply_to_grab_or_no_reply_at_all_makes_the_worker_reconnect() {
+        for silent in [false, true] {
+            let script = if silent {
+                |peer: &mut util::fake::Peer, index: usize| {
+                    peer.expect(PacketType::GrabJobUniq);
+                    if index == 0 {
+                        peer.linger(); // never answers
+                        return;
+                    }
+                    peer.reply(
+                        PacketType::JobAssignUniq,
+                        &[b"H:2", b"f", b"", b"second server connection"],
+                    );
+                    peer.expect(PacketType::WorkComplete);
+                    peer.linger();
+                }
+            } else {
+                |peer: &mut util::fake::Peer, index: usize| {
+                    peer.expect(PacketType::GrabJobUniq);
+                    if index == 0 {
+                        peer.reply(
+                            PacketType::Error,
+                            &[b"INVALID_COMMAND", b"Command not expected"],
+                        );
+                        peer.linger();
+                        return;
+                    }
+                    peer.reply(
+                        PacketType::JobAssignUniq,
+                        &[b"H:2", b"f", b"", b"second server connection"],
+                    );
+                    peer.expect(PacketType::WorkComplete);
+                    peer.linger();
+                }
+            };
+            let server = FakeServer::start(script);
+            let mut worker = worker(
+                server.addr(),
+                Duration::from_secs(5),
+                Duration::from_secs(1),
+            );
+            let started = Instant::now();
+            assert!(
+                worker.work_one(Duration::from_secs(5)).expect("work_one"),
+                "silent={silent}"
+            );
+            assert!(server.connections() >= 2, "silent={silent}: reconnected");
+            assert!(
+                started.elapsed() < Duration::from_secs(4),
+                "silent={silent}: {:?}",
+                started.elapsed()
+            );
+        }
+    }
+}

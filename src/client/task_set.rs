@@ -128,6 +128,8 @@ struct Entry<'a> {
     attempts: u32,
     submitted: Instant,
     outcome: Option<TaskOutcome>,
+    /// The task ended well (completed, or created in the background).
+    succeeded: bool,
 }
 
 /// Tasks submitted together and waited on together (gearman-ruby's `TaskSet`, PECL's
@@ -287,7 +289,10 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             if full {
                 dirty[server] = false;
                 self.flush_server(server);
-                self.pump(Some(Duration::ZERO))?;
+                if let Err(error) = self.pump(Some(Duration::ZERO)) {
+                    result = Err(error);
+                    break;
+                }
             }
         }
         for (server, dirty) in dirty.into_iter().enumerate() {
@@ -319,6 +324,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             attempts: 0,
             submitted: Instant::now(),
             outcome: None,
+            succeeded: false,
         });
         Ok(id)
     }
@@ -451,11 +457,10 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         }
         let mut summary = WaitSummary::default();
         for &id in &self.finished[self.reported..] {
-            match &self.entries[id].outcome {
-                Some(TaskOutcome::Completed(_)) | Some(TaskOutcome::Submitted(_)) => {
-                    summary.completed.push(TaskId(id))
-                }
-                _ => summary.failed.push(TaskId(id)),
+            if self.entries[id].succeeded {
+                summary.completed.push(TaskId(id));
+            } else {
+                summary.failed.push(TaskId(id));
             }
         }
         self.reported = self.finished.len();
@@ -786,7 +791,9 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     fn finish(&mut self, id: usize, outcome: TaskOutcome) {
-        self.entries[id].outcome = Some(outcome);
+        let entry = &mut self.entries[id];
+        entry.succeeded = !matches!(outcome, TaskOutcome::Failed(_));
+        entry.outcome = Some(outcome);
         self.finished.push(id);
     }
 

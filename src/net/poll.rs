@@ -44,15 +44,17 @@ mod imp {
                 revents: 0,
             })
             .collect();
-        let millis: libc::c_int = match timeout {
-            None => -1,
-            // Round up so that a 0.5 ms remainder does not become a busy 0 ms poll.
-            Some(timeout) => timeout
-                .as_micros()
-                .div_ceil(1000)
-                .min(libc::c_int::MAX as u128) as libc::c_int,
-        };
+        let deadline = timeout.map(|timeout| std::time::Instant::now() + timeout);
         loop {
+            let millis: libc::c_int = match deadline {
+                None => -1,
+                // Round up so that a 0.5 ms remainder does not become a busy 0 ms poll.
+                Some(deadline) => deadline
+                    .saturating_duration_since(std::time::Instant::now())
+                    .as_micros()
+                    .div_ceil(1000)
+                    .min(libc::c_int::MAX as u128) as libc::c_int,
+            };
             // SAFETY: `fds` is a live, properly initialised array of `fds.len()` pollfd structs
             // that poll(2) may write `revents` into; the file descriptors belong to streams that
             // outlive the call.
@@ -60,6 +62,7 @@ mod imp {
             if result >= 0 {
                 break;
             }
+            // Interrupted by a signal: wait again, for what is left of the timeout only.
             let error = io::Error::last_os_error();
             if error.kind() != io::ErrorKind::Interrupted {
                 return Err(error);

@@ -5,6 +5,7 @@ mod job;
 mod lifecycle;
 mod session;
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,8 @@ const IDLE_SLICE: Duration = Duration::from_millis(200);
 /// How long past its deadline (or a stop) the worker waits for the reply to a GRAB already
 /// sent, and for the servers to confirm the last results before `work()` returns.
 const REPLY_GRACE: Duration = Duration::from_secs(1);
+/// A GRAB unanswered this long (or the I/O timeout, if shorter) means the server is gone.
+const GRAB_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Which GRAB_JOB variant the worker sends (set with [`WorkerBuilder::grab_mode`]).
 ///
@@ -347,6 +350,7 @@ impl WorkerBuilder {
             stop: StopHandle::default(),
             cursor: 0,
             ready: Vec::new(),
+            stashed: VecDeque::new(),
         })
     }
 }
@@ -378,6 +382,8 @@ pub struct Worker {
     stop: StopHandle,
     cursor: usize,
     ready: Vec<bool>,
+    /// Jobs assigned by a late GRAB reply while stopping; run first by the next `work*`.
+    stashed: VecDeque<(usize, Assignment)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -535,12 +541,27 @@ impl Worker {
             }
             .into());
         }
-        self.abilities
-            .retain(|existing| existing.name != ability.name);
         let limit = ability.timeout;
+        let previous = self
+            .abilities
+            .iter()
+            .position(|existing| existing.name == ability.name)
+            .map(|position| self.abilities.remove(position).timeout);
         self.abilities.push(ability);
+        if previous == Some(limit) {
+            return Ok(self); // same registration: only the handler changed
+        }
+        // gearmand keeps one entry per CAN_DO, so a changed limit replaces the old entry.
+        let unregister = match previous {
+            Some(_) => Some(Packet::cant_do(&wire)?),
+            None => None,
+        };
         for session in &mut self.sessions {
-            if let Err(error) = session.register(&wire, limit) {
+            let mut result = Ok(());
+            if let (Some(packet), Some(conn)) = (&unregister, session.conn.as_mut()) {
+                result = conn.send(packet);
+            }
+            if let Err(error) = result.and_then(|()| session.register(&wire, limit)) {
                 session.fail(&error, &self.settings.backoff);
             }
         }
@@ -720,7 +741,7 @@ impl Worker {
             }
         };
         // A GRAB pipelined before the stop may still bring a job: it is ours, so run it.
-        while self.awaiting_reply() && self.next_job(Duration::ZERO, false)? {
+        while self.awaiting_reply() && self.next_job_with(Duration::ZERO, false, false)? {
             jobs += 1;
         }
         if reason != StopReason::Stopped {
@@ -761,6 +782,17 @@ impl Worker {
     /// The worker loop. With `pipeline`, the GRAB for the next job leaves in the same write as
     /// this job's result when no other server is due.
     fn next_job(&mut self, timeout: Duration, pipeline: bool) -> Result<bool> {
+        self.next_job_with(timeout, pipeline, true)
+    }
+
+    /// [`next_job`](Worker::next_job); without `allow_grab` no new GRAB is sent (only the
+    /// replies to GRABs already out are awaited, and a job they bring is run).
+    fn next_job_with(
+        &mut self,
+        timeout: Duration,
+        pipeline: bool,
+        allow_grab: bool,
+    ) -> Result<bool> {
         if self.abilities.is_empty() {
             return Err(ArgumentError::Empty {
                 field: "abilities (register one before working)",
@@ -770,8 +802,8 @@ impl Worker {
         let deadline = Instant::now() + timeout;
         let grace = deadline + REPLY_GRACE;
         loop {
-            let stopping = self.stop.is_stopped();
-            if !stopping {
+            let grabbing = allow_grab && !self.stop.is_stopped();
+            if grabbing {
                 self.reconnect_due();
                 self.send_next_grab();
             }
@@ -779,15 +811,16 @@ impl Worker {
                 self.run(index, assignment, pipeline);
                 return Ok(true);
             }
-            if !stopping && self.can_grab() {
+            if grabbing && self.can_grab() {
                 continue;
             }
+            self.expire_unanswered_grabs();
             let now = Instant::now();
             let awaiting = self.awaiting_reply();
-            if (stopping || now >= deadline) && (!awaiting || now >= grace) {
+            if (!grabbing || now >= deadline) && (!awaiting || now >= grace) {
                 return Ok(false);
             }
-            let until = if now >= deadline || stopping {
+            let until = if now >= deadline || !grabbing {
                 grace
             } else {
                 deadline
@@ -797,6 +830,21 @@ impl Worker {
                 wake = wake.min(retry.max(now));
             }
             self.wait_and_read(wake - now);
+        }
+    }
+
+    /// A server that leaves a GRAB unanswered for [`GRAB_REPLY_TIMEOUT`] is treated as dead:
+    /// one GRAB is out at a time, so it would otherwise keep every other server waiting.
+    fn expire_unanswered_grabs(&mut self) {
+        let limit = self.settings.connect.io_timeout.min(GRAB_REPLY_TIMEOUT);
+        for session in &mut self.sessions {
+            if session.conn.is_some() && session.grab_overdue(limit) {
+                let error = Error::Timeout {
+                    during: "waiting for the reply to GRAB_JOB",
+                    after: limit,
+                };
+                session.fail(&error, &self.settings.backoff);
+            }
         }
     }
 
@@ -904,7 +952,7 @@ impl Worker {
         let sent = conn.queue_request(kind, &[]).and_then(|()| conn.flush());
         match sent {
             Ok(()) => {
-                session.phase = Phase::AwaitingReply;
+                session.grab_sent();
                 if let Some(callback) = self.callbacks.on_grab_job.as_mut() {
                     let addr = &session.addr;
                     guarded("on_grab_job", || callback(addr));
@@ -916,6 +964,16 @@ impl Worker {
 
     /// Handles every buffered packet until a job is assigned.
     fn next_assignment(&mut self) -> Option<(usize, Assignment)> {
+        while let Some((index, assignment)) = self.stashed.pop_front() {
+            if self
+                .sessions
+                .get(index)
+                .is_some_and(|session| session.conn.is_some())
+            {
+                return Some((index, assignment));
+            }
+            // Its connection died meanwhile: gearmand has re-queued the job.
+        }
         let count = self.sessions.len();
         for offset in 0..count {
             let index = (self.cursor + offset) % count;
@@ -965,12 +1023,22 @@ impl Worker {
                         session.phase = next_phase;
                         return Some((index, Assignment::from_packet(packet)));
                     }
-                    Step::ServerError => log::warn!(
-                        "{}: server error {}: {}",
-                        session.addr,
-                        String::from_utf8_lossy(packet.arg(0)),
-                        String::from_utf8_lossy(packet.arg(1))
-                    ),
+                    Step::ServerError => {
+                        let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
+                        let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
+                        log::warn!("{}: server error {code}: {text}", session.addr);
+                        // JOB_NOT_FOUND answers a late result; any other error while a GRAB
+                        // is out may be its answer, and the connection would wait forever.
+                        if session.phase == Phase::AwaitingReply && code != "JOB_NOT_FOUND" {
+                            let error = Error::Server {
+                                server: session.addr.to_string(),
+                                code,
+                                text,
+                            };
+                            session.fail(&error, &self.settings.backoff);
+                            break;
+                        }
+                    }
                 }
             }
         }
@@ -1097,8 +1165,21 @@ impl Worker {
             other => other,
         };
         let mut sent = true;
-        if let Some(terminal) = terminal {
-            sent = job.finish(terminal, &data, false).is_ok();
+        let mut terminal = terminal;
+        if let Some(kind) = terminal {
+            match job.finish(kind, &data, false) {
+                Ok(()) => {}
+                Err(Error::InvalidArgument(refused)) => {
+                    // A result that cannot be encoded (over 4 GiB) still ends the job.
+                    log::error!(
+                        "job {}: result refused ({refused}); sending WORK_FAIL",
+                        job.handle_str()
+                    );
+                    terminal = Some(Terminal::Fail);
+                    sent = job.finish(Terminal::Fail, &[], false).is_ok();
+                }
+                Err(_) => sent = false,
+            }
         }
         let (final_terminal, final_data) = match terminal {
             Some(terminal) => (Some(terminal), data),
@@ -1119,19 +1200,20 @@ impl Worker {
         });
         let session = &mut sessions[index];
         let mut flushed = Ok(());
+        let mut grabbed = false;
         if let Some(conn) = session.conn.as_mut() {
-            if pipeline
+            grabbed = pipeline
                 && !stop.is_stopped()
                 && !others_due
                 && !lost
-                && conn.queue_request(settings.grab.packet_type(), &[]).is_ok()
-            {
-                session.phase = Phase::AwaitingReply;
-                if let Some(callback) = callbacks.on_grab_job.as_mut() {
-                    guarded("on_grab_job", || callback(&addr));
-                }
-            }
+                && conn.queue_request(settings.grab.packet_type(), &[]).is_ok();
             flushed = conn.flush();
+        }
+        if grabbed && flushed.is_ok() {
+            session.grab_sent();
+            if let Some(callback) = callbacks.on_grab_job.as_mut() {
+                guarded("on_grab_job", || callback(&addr));
+            }
         }
         if lost || flushed.is_err() {
             let error = flushed.err().unwrap_or(Error::JobConnectionLost {
@@ -1177,23 +1259,34 @@ impl Worker {
     fn sync_all(&mut self) {
         let started = Instant::now();
         let deadline = started + REPLY_GRACE;
-        for session in &mut self.sessions {
+        for (index, session) in self.sessions.iter_mut().enumerate() {
             let Some(conn) = session.conn.as_mut() else {
                 continue;
             };
+            let stashed = &mut self.stashed;
             let synced = conn
                 .queue_request(PacketType::EchoReq, &[b"gearman-sync sync"])
                 .and_then(|()| conn.flush())
                 .and_then(|()| loop {
                     let packet = conn.recv(deadline, "syncing with the server", started)?;
-                    match packet.kind() {
-                        PacketType::EchoRes => break Ok(()),
-                        PacketType::Noop => session.phase = Phase::NeedGrab,
-                        _ => {}
+                    if packet.kind() == PacketType::EchoRes {
+                        break Ok(());
+                    }
+                    // Late replies still count: a NO_JOB ends the GRAB (no PRE_SLEEP: the next
+                    // work() asks again), a job is kept to run first next time.
+                    let (next, step) = session::step(session.phase, packet.kind());
+                    match step {
+                        Step::Wake | Step::PreSleep => session.phase = Phase::NeedGrab,
+                        Step::Run => {
+                            session.phase = next;
+                            stashed.push_back((index, Assignment::from_packet(packet)));
+                        }
+                        Step::Ignore | Step::ServerError => {}
                     }
                 });
             if let Err(error) = synced {
                 log::debug!("{}: sync before stopping failed: {error}", session.addr);
+                session.fail(&error, &self.settings.backoff);
             }
         }
     }

@@ -121,8 +121,8 @@ pub(crate) fn drive(data: &[u8]) {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TimeoutUnit {
-    /// Ask the server's version (admin `version`) once per connection: milliseconds from
-    /// gearmand 1.1.19 on, seconds before. Only asked when an ability has a time limit.
+    /// Ask the server's version (admin `version`) on every (re)connect: milliseconds from
+    /// gearmand 1.1.19 on, seconds before; a time limit added later uses the same answer.
     #[default]
     Auto,
     /// Milliseconds (gearmand >= 1.1.19).
@@ -143,6 +143,8 @@ pub(crate) struct Session {
     pub(crate) addr: ServerAddr,
     pub(crate) conn: Option<Connection>,
     pub(crate) phase: Phase,
+    /// When the GRAB now awaiting its reply was sent.
+    grab_sent_at: Option<Instant>,
     failures: u32,
     retry_at: Option<Instant>,
     millis: Option<bool>,
@@ -154,6 +156,7 @@ impl Session {
             addr,
             conn: None,
             phase: Phase::NeedGrab,
+            grab_sent_at: None,
             failures: 0,
             retry_at: None,
             millis: None,
@@ -180,18 +183,10 @@ impl Session {
         registration: &Registration,
     ) -> Result<()> {
         let mut conn = Connection::connect(&self.addr, options)?;
-        let has_limits = registration
-            .abilities
-            .iter()
-            .any(|(_, limit)| limit.is_some());
         let millis = match registration.unit {
             TimeoutUnit::Milliseconds => true,
             TimeoutUnit::Seconds => false,
-            TimeoutUnit::Auto if !has_limits => true,
-            TimeoutUnit::Auto => match self.millis {
-                Some(known) => known,
-                None => server_uses_millis(&mut conn)?,
-            },
+            TimeoutUnit::Auto => server_uses_millis(&mut conn)?,
         };
         self.millis = Some(millis);
         if let Some(id) = &registration.client_id {
@@ -205,6 +200,18 @@ impl Session {
         self.phase = Phase::NeedGrab;
         self.retry_at = None;
         Ok(())
+    }
+
+    /// A GRAB was sent: its reply is due.
+    pub(crate) fn grab_sent(&mut self) {
+        self.phase = Phase::AwaitingReply;
+        self.grab_sent_at = Some(Instant::now());
+    }
+
+    /// True when a GRAB has waited longer than `limit` for its reply.
+    pub(crate) fn grab_overdue(&self, limit: Duration) -> bool {
+        self.phase == Phase::AwaitingReply
+            && self.grab_sent_at.is_some_and(|sent| sent.elapsed() > limit)
     }
 
     /// The server answered on this connection: it is healthy, so the backoff starts over.

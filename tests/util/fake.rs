@@ -41,7 +41,14 @@ impl Peer {
 
     /// The next binary request, skipping nothing; `None` when the peer went away.
     pub fn packet(&mut self) -> Option<Packet> {
-        self.next()?.ok()
+        loop {
+            match self.next()? {
+                Ok(packet) => return Some(packet),
+                // A worker asks the version to pick the CAN_DO_TIMEOUT unit.
+                Err(line) if line.starts_with(b"version") => self.raw(b"OK 1.1.20+ds\n"),
+                Err(_) => return None,
+            }
+        }
     }
 
     /// Waits for a request of `kind` (answering ECHO_REQ and OPTION_REQ probes on the way).
