@@ -282,7 +282,17 @@ fn worker_drain(args: &Args) -> Outcome {
 }
 
 fn echo_worker(args: &Args) -> Outcome {
-    let mut worker = worker(args, args.n)?;
+    // The echo worker serves every size the clients send, up to the protocol's limit.
+    let mut worker = worker(
+        &Args {
+            size: u32::MAX as usize,
+            mode: args.mode.clone(),
+            servers: args.servers.clone(),
+            label: args.label.clone(),
+            ..*args
+        },
+        args.n,
+    )?;
     worker
         .add_ability(FN_ECHO, |job| Ok(job.take_workload()))
         .map_err(|error| error.to_string())?;
