@@ -275,38 +275,24 @@ mod worker_replies {
     #[test]
     fn an_error_in_reply_to_grab_or_no_reply_at_all_makes_the_worker_reconnect() {
         for silent in [false, true] {
-            let script = if silent {
-                |peer: &mut util::fake::Peer, index: usize| {
-                    peer.expect(PacketType::GrabJobUniq);
-                    if index == 0 {
-                        peer.linger(); // never answers
-                        return;
-                    }
-                    peer.reply(
-                        PacketType::JobAssignUniq,
-                        &[b"H:2", b"f", b"", b"second server connection"],
-                    );
-                    peer.expect(PacketType::WorkComplete);
-                    peer.linger();
-                }
-            } else {
-                |peer: &mut util::fake::Peer, index: usize| {
-                    peer.expect(PacketType::GrabJobUniq);
-                    if index == 0 {
+            let script = move |peer: &mut util::fake::Peer, index: usize| {
+                peer.expect(PacketType::GrabJobUniq);
+                if index == 0 {
+                    if !silent {
                         peer.reply(
                             PacketType::Error,
                             &[b"INVALID_COMMAND", b"Command not expected"],
                         );
-                        peer.linger();
-                        return;
                     }
-                    peer.reply(
-                        PacketType::JobAssignUniq,
-                        &[b"H:2", b"f", b"", b"second server connection"],
-                    );
-                    peer.expect(PacketType::WorkComplete);
-                    peer.linger();
+                    peer.linger(); // the ERROR, or nothing at all, is all this GRAB gets
+                    return;
                 }
+                peer.reply(
+                    PacketType::JobAssignUniq,
+                    &[b"H:2", b"f", b"", b"second server connection"],
+                );
+                peer.expect(PacketType::WorkComplete);
+                peer.linger();
             };
             let server = FakeServer::start(script);
             let mut worker = worker(

@@ -88,17 +88,9 @@ pub fn encode_to(
     kind: PacketType,
     args: &[&[u8]],
 ) -> Result<(), ArgumentError> {
-    let body_len = check_shape(kind, args)?;
-    buf.reserve(HEADER_LEN + body_len);
-    buf.extend_from_slice(&magic.bytes());
-    buf.extend_from_slice(&kind.code().to_be_bytes());
-    buf.extend_from_slice(&(body_len as u32).to_be_bytes());
-    let delimited = kind.delimited_fields();
-    for (index, arg) in args.iter().enumerate() {
-        buf.extend_from_slice(arg);
-        if index < delimited {
-            buf.push(0);
-        }
+    encode_head_to(buf, magic, kind, args)?;
+    if kind.has_tail() {
+        buf.extend_from_slice(args[kind.delimited_fields()]);
     }
     Ok(())
 }
@@ -126,6 +118,12 @@ pub fn encode_head_to(
 ) -> Result<(), ArgumentError> {
     let body_len = check_shape(kind, args)?;
     let delimited = kind.delimited_fields();
+    let tail_len = if kind.has_tail() {
+        args[delimited].len()
+    } else {
+        0
+    };
+    buf.reserve(HEADER_LEN + body_len - tail_len);
     buf.extend_from_slice(&magic.bytes());
     buf.extend_from_slice(&kind.code().to_be_bytes());
     buf.extend_from_slice(&(body_len as u32).to_be_bytes());
