@@ -616,10 +616,31 @@ impl<'c, 'a> TaskSet<'c, 'a> {
 
     /// Polls the connections that have open tasks, reads what is readable and dispatches it.
     fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let mut progress = false;
         for server in 0..self.router.servers() {
-            if self.router.has_open(server) {
-                self.check_connection(server);
+            if !self.router.has_open(server) {
+                continue;
             }
+            self.check_connection(server);
+            // A reply that is already there is read without sleeping in poll(2) first.
+            let read = match self.client.pool.connection(server) {
+                Some(conn) => conn.read_available(),
+                None => continue,
+            };
+            match read {
+                Ok(0) => {}
+                Ok(_) => {
+                    progress = true;
+                    self.dispatch_buffered(server);
+                }
+                Err(error) => {
+                    progress = true;
+                    self.fail_server(server, error);
+                }
+            }
+        }
+        if progress {
+            return Ok(());
         }
         self.scratch_servers.clear();
         let router = &self.router;

@@ -25,6 +25,12 @@ pub(crate) fn wait_readable(
     imp::wait_readable(streams, timeout, ready)
 }
 
+/// Reads what is already there without blocking: `Ok(0)` when nothing is (the caller then
+/// polls), `Ok(n)` for n bytes, or the error. End of stream is reported as `UnexpectedEof`.
+pub(crate) fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    imp::read_now(stream, buf)
+}
+
 #[cfg(unix)]
 #[allow(unsafe_code)]
 mod imp {
@@ -77,6 +83,33 @@ mod imp {
         }
         Ok(count)
     }
+
+    pub(super) fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is a live, writable byte slice of `buf.len()` bytes; recv(2) writes
+            // at most that many bytes into it. The descriptor belongs to `stream`.
+            let result = unsafe {
+                libc::recv(
+                    stream.as_raw_fd(),
+                    buf.as_mut_ptr().cast::<libc::c_void>(),
+                    buf.len(),
+                    libc::MSG_DONTWAIT,
+                )
+            };
+            if result > 0 {
+                return Ok(result as usize);
+            }
+            if result == 0 {
+                return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+            }
+            let error = io::Error::last_os_error();
+            match error.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => return Ok(0),
+                _ => return Err(error),
+            }
+        }
+    }
 }
 
 #[cfg(not(unix))]
@@ -112,6 +145,20 @@ mod imp {
                 return Ok(0);
             }
             std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    pub(super) fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+        use std::io::Read;
+        stream.set_nonblocking(true)?;
+        let mut reader = stream;
+        let result = reader.read(buf);
+        stream.set_nonblocking(false)?;
+        match result {
+            Ok(0) => Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
+            Ok(count) => Ok(count),
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(error) => Err(error),
         }
     }
 }

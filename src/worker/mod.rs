@@ -1047,6 +1047,27 @@ impl Worker {
 
     /// Blocks in one poll over all connections for up to `timeout`, then reads what arrived.
     fn wait_and_read(&mut self, timeout: Duration) {
+        // The reply to a GRAB just sent is often there already: read it without sleeping.
+        let mut progress = false;
+        for session in &mut self.sessions {
+            if session.phase != Phase::AwaitingReply {
+                continue;
+            }
+            let Some(conn) = session.conn.as_mut() else {
+                continue;
+            };
+            match conn.read_available() {
+                Ok(0) => {}
+                Ok(_) => progress = true,
+                Err(error) => {
+                    progress = true;
+                    session.fail(&error, &self.settings.backoff);
+                }
+            }
+        }
+        if progress {
+            return;
+        }
         let mut indices = Vec::with_capacity(self.sessions.len());
         let polled = {
             let mut streams = Vec::with_capacity(self.sessions.len());
