@@ -83,6 +83,8 @@ pub struct Connection {
     write_buf: Vec<u8>,
     decoder: Decoder,
     io_timeout: Duration,
+    /// The socket's receive timeout as last set (at most `io_timeout`).
+    read_timeout: Duration,
 }
 
 /// A packet body of at least [`LARGE_BODY`] bytes, read without a copy through the buffer.
@@ -99,6 +101,19 @@ const LARGE_BODY: usize = 1 << 20;
 const DIRECT_TAIL: usize = 256 * 1024;
 /// A write buffer that grew beyond this is released after it was flushed.
 const KEEP_WRITE_BUFFER: usize = 1 << 20;
+/// Waits shorter than this read only what is there (a zero socket timeout means "forever").
+const MIN_READ_WAIT: Duration = Duration::from_millis(1);
+/// How far past a deadline a blocking read may sleep before its timeout is set again.
+const READ_TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+
+/// How a read waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadMode {
+    /// Until data arrives or the socket's receive timeout passes.
+    Block,
+    /// Not at all: what is there now.
+    Now,
+}
 
 impl Connection {
     /// Connects to `server` (every resolved address in turn) with the given options.
@@ -148,6 +163,7 @@ impl Connection {
                 .with_max_body_len(options.max_body_len)
                 .accept_only(Magic::Response),
             io_timeout: options.io_timeout,
+            read_timeout: options.io_timeout,
         }
     }
 
@@ -430,17 +446,72 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_some(&mut self) -> Result<usize> {
-        self.read_into(true)
+        match self.read_into(ReadMode::Block)? {
+            Some(count) => Ok(count),
+            None => Err(self.io_error(io::ErrorKind::TimedOut.into())),
+        }
     }
 
     /// Reads what has already arrived, without blocking: `Ok(0)` when nothing has. Saves a
     /// sleep in `poll(2)` when a reply is already there, which is often the case right after a
     /// request. End of stream is [`Error::ConnectionClosed`].
+    ///
+    /// ```
+    /// # use std::net::TcpListener;
+    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
+    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
+    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    /// assert_eq!(conn.read_available()?, 0); // nothing sent yet
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_available(&mut self) -> Result<usize> {
-        self.read_into(false)
+        Ok(self.read_into(ReadMode::Now)?.unwrap_or(0))
     }
 
-    fn read_into(&mut self, blocking: bool) -> Result<usize> {
+    /// Reads what arrives before `deadline` (`None`: within the I/O timeout), sleeping in
+    /// `read(2)` itself: one system call per wake-up where `poll(2)` and a read take two.
+    /// Returns `Ok(0)` when the time passed without data (callers loop until their deadline);
+    /// a deadline already past only takes what is there. End of stream is
+    /// [`Error::ConnectionClosed`].
+    ///
+    /// ```
+    /// # use std::net::TcpListener;
+    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
+    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
+    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    /// # let (mut peer, _) = listener.accept()?;
+    /// use std::io::Write;
+    /// use std::time::{Duration, Instant};
+    /// assert_eq!(conn.read_until(Some(Instant::now() + Duration::from_millis(20)))?, 0);
+    /// peer.write_all(b"OK\n")?;
+    /// assert_eq!(conn.read_until(Some(Instant::now() + Duration::from_secs(5)))?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_until(&mut self, deadline: Option<Instant>) -> Result<usize> {
+        let left = match deadline {
+            None => self.io_timeout,
+            Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+        };
+        if left < MIN_READ_WAIT {
+            return self.read_available();
+        }
+        let wanted = left.min(self.io_timeout);
+        // Re-arm the timeout only when it would overshoot the deadline, or is far too short:
+        // a deadline that draws nearer by a few microseconds per read costs no system call.
+        if self.read_timeout > wanted + READ_TIMEOUT_SLACK || self.read_timeout * 2 < wanted {
+            self.stream
+                .set_read_timeout(Some(wanted))
+                .map_err(|source| self.io_error(source))?;
+            self.read_timeout = wanted;
+        }
+        Ok(self.read_into(ReadMode::Block)?.unwrap_or(0))
+    }
+
+    /// One read into the buffer (or the large body being filled). `None`: nothing arrived
+    /// (would block now, or the receive timeout passed).
+    fn read_into(&mut self, mode: ReadMode) -> Result<Option<usize>> {
         if self.large.is_none() && self.ready.is_none() {
             self.start_large_read();
         }
@@ -451,23 +522,31 @@ impl Connection {
                 self.read_buf.spare(want)
             }
         };
-        let result = if blocking {
-            loop {
+        let result = match mode {
+            ReadMode::Block => loop {
                 match self.stream.read(spare) {
                     Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
                     Ok(0) => break Err(io::Error::from(io::ErrorKind::UnexpectedEof)),
                     other => break other,
                 }
-            }
-        } else {
-            poll::read_now(&self.stream, spare)
+            },
+            ReadMode::Now => poll::read_now(&self.stream, spare),
         };
         let count = match result {
+            Ok(0) => return Ok(None),
             Ok(count) => count,
             Err(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
                 return Err(Error::ConnectionClosed {
                     server: self.server.to_string(),
                 })
+            }
+            Err(error)
+                if matches!(
+                    error.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(None)
             }
             Err(source) => return Err(self.io_error(source)),
         };
@@ -482,7 +561,7 @@ impl Connection {
             }
             None => self.read_buf.commit(count),
         }
-        Ok(count)
+        Ok(Some(count))
     }
 
     /// When the buffer starts with the header of a large packet that is not all here yet,
@@ -578,16 +657,13 @@ impl Connection {
             if let Some(packet) = self.next_buffered()? {
                 return Ok(packet);
             }
-            if self.read_available()? > 0 {
-                continue;
-            }
-            if !self.wait_readable(Some(deadline))? {
+            if Instant::now() >= deadline {
                 return Err(Error::Timeout {
                     during,
                     after: deadline.saturating_duration_since(started),
                 });
             }
-            self.read_some()?;
+            self.read_until(Some(deadline))?;
         }
     }
 

@@ -1,12 +1,14 @@
 //! The worker side: [`Worker`] registers [`Ability`]s and runs the [`Job`]s servers assign.
 
 mod ability;
+mod cycle;
+mod execute;
 mod job;
 mod lifecycle;
+mod scheduler;
 mod session;
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 pub use ability::{Ability, JobError, JobResult};
@@ -14,18 +16,16 @@ pub use job::Job;
 pub use lifecycle::{JobEvent, StopHandle, StopReason, WorkSummary};
 pub use session::TimeoutUnit;
 
-use crate::error::{AddressError, ArgumentError, Error, Result};
-use crate::net::{
-    resolve_server_list, wait_readable, Backoff, ConnectOptions, ServerAddr, ToServers,
-};
+use crate::error::{AddressError, ArgumentError, Result};
+use crate::net::{resolve_server_list, Backoff, ConnectOptions, ServerAddr, ToServers};
 use crate::protocol::{validate, Packet, PacketType};
-use job::Terminal;
-use lifecycle::{guarded, panic_message, Callbacks};
-use session::{Assignment, Phase, Registration, Session, Step};
+use lifecycle::Callbacks;
+use scheduler::Budget;
+use session::{Assignment, Registration, Session};
 
 /// Fuzz entry point: see [`crate::__fuzz::worker_session`].
 pub(crate) fn fuzz_session(data: &[u8]) {
-    session::drive(data);
+    cycle::drive(data);
 }
 
 /// Longest single blocking wait while idle, so a [`StopHandle`] is noticed promptly.
@@ -105,6 +105,7 @@ struct Settings {
     max_jobs: u64,
     max_idle: Option<Duration>,
     min_runtime: Option<Duration>,
+    prefetch: u32,
 }
 
 /// Builds a [`Worker`] with non-default settings.
@@ -147,6 +148,7 @@ impl Default for WorkerBuilder {
                 max_jobs: 0,
                 max_idle: None,
                 min_runtime: None,
+                prefetch: 0,
             },
         }
     }
@@ -318,6 +320,30 @@ impl WorkerBuilder {
     /// ```
     pub fn min_runtime(mut self, runtime: Duration) -> Self {
         self.settings.min_runtime = Some(runtime);
+        self
+    }
+
+    /// How many jobs the worker may ask for ahead of the one it runs (default 0: one at a
+    /// time, as libgearman and gearman-ruby do).
+    ///
+    /// With a prefetch, the next GRAB goes out before a job starts, so the next job travels
+    /// while this one runs instead of after it: a worker of short jobs stops waiting a server
+    /// round trip per job (a drain of 16-byte jobs runs about twice as fast with 1, see
+    /// BENCHMARKS.md). The price: a job taken ahead waits for the running one, even when
+    /// another worker is idle, and its time limit on the server (CAN_DO_TIMEOUT) runs while
+    /// it waits. Use it for queues of many short jobs, not for long ones. Prefetching only
+    /// happens while a server keeps answering with jobs; [`Worker::work_one`] never prefetches,
+    /// and neither does [`work`](Worker::work) past its [`max_jobs`](WorkerBuilder::max_jobs).
+    /// Jobs taken ahead are run before `work()` returns, also after a stop.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").prefetch(1).build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn prefetch(mut self, jobs: u32) -> Self {
+        self.settings.prefetch = jobs;
         self
     }
 
@@ -734,14 +760,13 @@ impl Worker {
                 }
                 slice = slice.min(left);
             }
-            let pipeline = self.settings.max_jobs == 0 || jobs + 1 < self.settings.max_jobs;
-            if self.next_job(slice, pipeline)? {
+            if self.next_job_with(slice, self.budget(jobs))? {
                 jobs += 1;
                 last_job = Instant::now();
             }
         };
         // A GRAB pipelined before the stop may still bring a job: it is ours, so run it.
-        while self.awaiting_reply() && self.next_job_with(Duration::ZERO, false, false)? {
+        while self.awaiting_reply() && self.next_job_with(Duration::ZERO, Budget::DRAIN)? {
             jobs += 1;
         }
         if reason != StopReason::Stopped {
@@ -776,83 +801,20 @@ impl Worker {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn work_one(&mut self, timeout: Duration) -> Result<bool> {
-        self.next_job(timeout, false)
+        self.next_job_with(timeout, Budget::ONE)
     }
 
-    /// The worker loop. With `pipeline`, the GRAB for the next job leaves in the same write as
-    /// this job's result when no other server is due.
-    fn next_job(&mut self, timeout: Duration, pipeline: bool) -> Result<bool> {
-        self.next_job_with(timeout, pipeline, true)
-    }
-
-    /// [`next_job`](Worker::next_job); without `allow_grab` no new GRAB is sent (only the
-    /// replies to GRABs already out are awaited, and a job they bring is run).
-    fn next_job_with(
-        &mut self,
-        timeout: Duration,
-        pipeline: bool,
-        allow_grab: bool,
-    ) -> Result<bool> {
-        if self.abilities.is_empty() {
-            return Err(ArgumentError::Empty {
-                field: "abilities (register one before working)",
-            }
-            .into());
+    /// How many jobs `work()` may hold around its next one, after `done` jobs.
+    fn budget(&self, done: u64) -> Budget {
+        let depth = u64::from(self.settings.prefetch) + 1;
+        let left = match self.settings.max_jobs {
+            0 => u64::MAX,
+            max => max.saturating_sub(done),
+        };
+        Budget {
+            now: depth.min(left),
+            after: depth.min(left.saturating_sub(1)),
         }
-        let deadline = Instant::now() + timeout;
-        let grace = deadline + REPLY_GRACE;
-        loop {
-            let grabbing = allow_grab && !self.stop.is_stopped();
-            if grabbing {
-                self.reconnect_due();
-                self.send_next_grab();
-            }
-            if let Some((index, assignment)) = self.next_assignment() {
-                self.run(index, assignment, pipeline);
-                return Ok(true);
-            }
-            if grabbing && self.can_grab() {
-                continue;
-            }
-            self.expire_unanswered_grabs();
-            let now = Instant::now();
-            let awaiting = self.awaiting_reply();
-            if (!grabbing || now >= deadline) && (!awaiting || now >= grace) {
-                return Ok(false);
-            }
-            let until = if now >= deadline || !grabbing {
-                grace
-            } else {
-                deadline
-            };
-            let mut wake = until.min(now + IDLE_SLICE);
-            if let Some(retry) = self.sessions.iter().filter_map(Session::retry_at).min() {
-                wake = wake.min(retry.max(now));
-            }
-            self.wait_and_read(wake - now);
-        }
-    }
-
-    /// A server that leaves a GRAB unanswered for [`GRAB_REPLY_TIMEOUT`] is treated as dead:
-    /// one GRAB is out at a time, so it would otherwise keep every other server waiting.
-    fn expire_unanswered_grabs(&mut self) {
-        let limit = self.settings.connect.io_timeout.min(GRAB_REPLY_TIMEOUT);
-        for session in &mut self.sessions {
-            if session.conn.is_some() && session.grab_overdue(limit) {
-                let error = Error::Timeout {
-                    during: "waiting for the reply to GRAB_JOB",
-                    after: limit,
-                };
-                session.fail(&error, &self.settings.backoff);
-            }
-        }
-    }
-
-    /// True while a GRAB is out without its reply.
-    fn awaiting_reply(&self) -> bool {
-        self.sessions
-            .iter()
-            .any(|session| session.conn.is_some() && session.phase == Phase::AwaitingReply)
     }
 
     fn wire_name(&self, name: &[u8]) -> Result<Vec<u8>, ArgumentError> {
@@ -872,443 +834,6 @@ impl Worker {
                 .filter_map(|ability| Some((self.wire_name(&ability.name).ok()?, ability.timeout)))
                 .collect(),
             unit: self.settings.unit,
-        }
-    }
-
-    fn reconnect_due(&mut self) {
-        let now = Instant::now();
-        if !self
-            .sessions
-            .iter()
-            .any(|session| session.reconnect_due(now))
-        {
-            return;
-        }
-        let registration = self.registration();
-        let mut connected = Vec::new();
-        let mut failed = Vec::new();
-        for (index, session) in self.sessions.iter().enumerate() {
-            if session.reconnect_due(now) {
-                connected.push(index);
-            }
-        }
-        for &index in &connected {
-            if let Err(error) = self.sessions[index].connect(&self.settings.connect, &registration)
-            {
-                failed.push((index, error));
-            }
-        }
-        drop(registration);
-        for (index, error) in failed {
-            connected.retain(|&other| other != index);
-            self.sessions[index].fail(&error, &self.settings.backoff);
-        }
-        for index in connected {
-            let addr = &self.sessions[index].addr;
-            if let Some(callback) = self.callbacks.on_connect.as_mut() {
-                guarded("on_connect", || callback(addr));
-            }
-        }
-    }
-
-    /// True when a server is ready for a GRAB and none is awaiting a reply.
-    fn can_grab(&self) -> bool {
-        let awaiting = self
-            .sessions
-            .iter()
-            .any(|s| s.conn.is_some() && s.phase == Phase::AwaitingReply);
-        !awaiting
-            && self
-                .sessions
-                .iter()
-                .any(|s| s.conn.is_some() && s.phase == Phase::NeedGrab)
-    }
-
-    /// The next server in turn that is ready for a GRAB.
-    fn next_grab_target(&self) -> Option<usize> {
-        let count = self.sessions.len();
-        (0..count)
-            .map(|offset| (self.cursor + offset) % count)
-            .find(|&index| {
-                let session = &self.sessions[index];
-                session.conn.is_some() && session.phase == Phase::NeedGrab
-            })
-    }
-
-    /// Sends one GRAB to the next ready server, keeping at most one GRAB outstanding so the
-    /// worker never holds a job it is not running.
-    fn send_next_grab(&mut self) {
-        if !self.can_grab() {
-            return;
-        }
-        let Some(index) = self.next_grab_target() else {
-            return;
-        };
-        let kind = self.settings.grab.packet_type();
-        let session = &mut self.sessions[index];
-        let Some(conn) = session.conn.as_mut() else {
-            return;
-        };
-        let sent = conn.queue_request(kind, &[]).and_then(|()| conn.flush());
-        match sent {
-            Ok(()) => {
-                session.grab_sent();
-                if let Some(callback) = self.callbacks.on_grab_job.as_mut() {
-                    let addr = &session.addr;
-                    guarded("on_grab_job", || callback(addr));
-                }
-            }
-            Err(error) => session.fail(&error, &self.settings.backoff),
-        }
-    }
-
-    /// Handles every buffered packet until a job is assigned.
-    fn next_assignment(&mut self) -> Option<(usize, Assignment)> {
-        while let Some((index, assignment)) = self.stashed.pop_front() {
-            if self
-                .sessions
-                .get(index)
-                .is_some_and(|session| session.conn.is_some())
-            {
-                return Some((index, assignment));
-            }
-            // Its connection died meanwhile: gearmand has re-queued the job.
-        }
-        let count = self.sessions.len();
-        for offset in 0..count {
-            let index = (self.cursor + offset) % count;
-            loop {
-                let session = &mut self.sessions[index];
-                let next = match session.conn.as_mut() {
-                    Some(conn) if conn.buffered() > 0 => conn.next_buffered(),
-                    _ => break,
-                };
-                let packet = match next {
-                    Ok(Some(packet)) => {
-                        session.mark_healthy();
-                        packet
-                    }
-                    Ok(None) => break,
-                    Err(error) => {
-                        session.fail(&error, &self.settings.backoff);
-                        break;
-                    }
-                };
-                let (next_phase, step) = session::step(session.phase, packet.kind());
-                match step {
-                    Step::Wake => session.phase = next_phase,
-                    Step::Ignore => log::debug!("{}: ignoring {}", session.addr, packet.kind()),
-                    Step::PreSleep => {
-                        let slept = session.conn.as_mut().map(|conn| {
-                            conn.queue_request(PacketType::PreSleep, &[])
-                                .and_then(|()| conn.flush())
-                        });
-                        match slept {
-                            Some(Ok(())) => session.phase = next_phase,
-                            Some(Err(error)) => {
-                                session.fail(&error, &self.settings.backoff);
-                                break;
-                            }
-                            None => break,
-                        }
-                        if let Some(callback) = self.callbacks.on_no_job.as_mut() {
-                            let addr = &session.addr;
-                            guarded("on_no_job", || callback(addr));
-                        }
-                    }
-                    Step::Run => {
-                        if session.phase != Phase::AwaitingReply {
-                            log::warn!("{}: job assigned without a GRAB outstanding", session.addr);
-                        }
-                        session.phase = next_phase;
-                        return Some((index, Assignment::from_packet(packet)));
-                    }
-                    Step::ServerError => {
-                        let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
-                        let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
-                        log::warn!("{}: server error {code}: {text}", session.addr);
-                        // JOB_NOT_FOUND answers a late result; any other error while a GRAB
-                        // is out may be its answer, and the connection would wait forever.
-                        if session.phase == Phase::AwaitingReply && code != "JOB_NOT_FOUND" {
-                            let error = Error::Server {
-                                server: session.addr.to_string(),
-                                code,
-                                text,
-                            };
-                            session.fail(&error, &self.settings.backoff);
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        None
-    }
-
-    /// Blocks in one poll over all connections for up to `timeout`, then reads what arrived.
-    fn wait_and_read(&mut self, timeout: Duration) {
-        // The reply to a GRAB just sent is often there already: read it without sleeping.
-        let mut progress = false;
-        for session in &mut self.sessions {
-            if session.phase != Phase::AwaitingReply {
-                continue;
-            }
-            let Some(conn) = session.conn.as_mut() else {
-                continue;
-            };
-            match conn.read_available() {
-                Ok(0) => {}
-                Ok(_) => progress = true,
-                Err(error) => {
-                    progress = true;
-                    session.fail(&error, &self.settings.backoff);
-                }
-            }
-        }
-        if progress {
-            return;
-        }
-        let mut indices = Vec::with_capacity(self.sessions.len());
-        let polled = {
-            let mut streams = Vec::with_capacity(self.sessions.len());
-            for (index, session) in self.sessions.iter().enumerate() {
-                if let Some(conn) = &session.conn {
-                    indices.push(index);
-                    streams.push(conn.stream());
-                }
-            }
-            wait_readable(&streams, Some(timeout), &mut self.ready)
-        };
-        if let Err(error) = polled {
-            log::error!("poll failed: {error}");
-            std::thread::sleep(timeout.min(IDLE_SLICE));
-            return;
-        }
-        for (position, index) in indices.into_iter().enumerate() {
-            if !self.ready[position] {
-                continue;
-            }
-            let session = &mut self.sessions[index];
-            if let Some(conn) = session.conn.as_mut() {
-                if let Err(error) = conn.read_some() {
-                    session.fail(&error, &self.settings.backoff);
-                }
-            }
-        }
-    }
-
-    /// Runs one assigned job and sends exactly one terminal packet for it.
-    fn run(&mut self, index: usize, assignment: Assignment, pipeline: bool) {
-        self.cursor = (index + 1) % self.sessions.len().max(1);
-        let prefix_len = self.settings.prefix.len();
-        let Some(position) = self.abilities.iter().position(|ability| {
-            assignment.function.len() == prefix_len + ability.name.len()
-                && assignment.function.starts_with(&self.settings.prefix)
-                && assignment.function[prefix_len..] == ability.name[..]
-        }) else {
-            log::warn!(
-                "{}: job for unregistered function {}; failing it",
-                self.sessions[index].addr,
-                String::from_utf8_lossy(&assignment.function)
-            );
-            self.send_unowned_fail(index, &assignment.handle);
-            return;
-        };
-        let Worker {
-            sessions,
-            abilities,
-            callbacks,
-            settings,
-            stop,
-            ..
-        } = self;
-        let ability = &mut abilities[position];
-        let session = &mut sessions[index];
-        let Some(conn) = session.conn.as_mut() else {
-            return;
-        };
-        let addr = conn.server().clone();
-        let event_function = ability.name.clone();
-        let started = Instant::now();
-        let mut job = Job {
-            conn,
-            handle: assignment.handle,
-            function: ability.name.clone(),
-            unique: assignment.unique,
-            reducer: assignment.reducer,
-            workload: assignment.workload,
-            deadline: ability.timeout.map(|limit| started + limit),
-            terminal: None,
-            terminal_data: Vec::new(),
-            connection_lost: false,
-            exception_mode: settings.exceptions,
-        };
-        let handle = job.handle.clone();
-        let event = JobEvent {
-            server: &addr,
-            function: &event_function,
-            handle: &handle,
-        };
-        if let Some(callback) = callbacks.on_job_assign.as_mut() {
-            guarded("on_job_assign", || callback(&event));
-        }
-        let outcome = catch_unwind(AssertUnwindSafe(|| (ability.handler)(&mut job)));
-        let (terminal, data) = match outcome {
-            _ if job.terminal.is_some() => (None, Vec::new()),
-            Ok(Ok(result)) if job.is_expired() => {
-                log::warn!(
-                    "job {} ({}) exceeded its time limit; sending WORK_FAIL",
-                    job.handle_str(),
-                    String::from_utf8_lossy(&event_function)
-                );
-                drop(result);
-                (Some(Terminal::Fail), Vec::new())
-            }
-            Ok(Ok(result)) => (Some(Terminal::Complete), result),
-            Ok(Err(JobError::Fail)) => (Some(Terminal::Fail), Vec::new()),
-            Ok(Err(JobError::Exception(data))) => (Some(Terminal::Exception), data),
-            Err(panic) => {
-                let message = panic_message(&*panic);
-                log::error!("handler for job {} panicked: {message}", job.handle_str());
-                (
-                    Some(Terminal::Exception),
-                    format!("panic: {message}").into_bytes(),
-                )
-            }
-        };
-        let warn_then_fail = settings.exceptions == ExceptionMode::WarningThenFail;
-        let terminal = match terminal {
-            Some(Terminal::Exception) if warn_then_fail => {
-                // A failed warning means the connection is gone; `finish` reports that.
-                let _ = job.send_warning(&data);
-                Some(Terminal::Fail)
-            }
-            other => other,
-        };
-        let mut sent = true;
-        let mut terminal = terminal;
-        if let Some(kind) = terminal {
-            match job.finish(kind, &data, false) {
-                Ok(()) => {}
-                Err(Error::InvalidArgument(refused)) => {
-                    // A result that cannot be encoded (over 4 GiB) still ends the job.
-                    log::error!(
-                        "job {}: result refused ({refused}); sending WORK_FAIL",
-                        job.handle_str()
-                    );
-                    terminal = Some(Terminal::Fail);
-                    sent = job.finish(Terminal::Fail, &[], false).is_ok();
-                }
-                Err(_) => sent = false,
-            }
-        }
-        let (final_terminal, final_data) = match terminal {
-            Some(terminal) => (Some(terminal), data),
-            None => (job.terminal, std::mem::take(&mut job.terminal_data)),
-        };
-        let lost = job.connection_lost;
-        if final_terminal == Some(Terminal::Complete) && sent && !lost {
-            if let Some(hook) = ability.after_complete.as_mut() {
-                guarded("after_complete", || hook(&job, &final_data));
-            }
-        }
-        drop(job);
-        // Ask for the next job in the same write as the result when no other server is due.
-        let others_due = (0..sessions.len()).any(|other| {
-            other != index
-                && sessions[other].conn.is_some()
-                && sessions[other].phase == Phase::NeedGrab
-        });
-        let session = &mut sessions[index];
-        let mut flushed = Ok(());
-        let mut grabbed = false;
-        if let Some(conn) = session.conn.as_mut() {
-            grabbed = pipeline
-                && !stop.is_stopped()
-                && !others_due
-                && !lost
-                && conn.queue_request(settings.grab.packet_type(), &[]).is_ok();
-            flushed = conn.flush();
-        }
-        if grabbed && flushed.is_ok() {
-            session.grab_sent();
-            if let Some(callback) = callbacks.on_grab_job.as_mut() {
-                guarded("on_grab_job", || callback(&addr));
-            }
-        }
-        if lost || flushed.is_err() {
-            let error = flushed.err().unwrap_or(Error::JobConnectionLost {
-                handle: String::from_utf8_lossy(&handle).into_owned(),
-            });
-            session.fail(&error, &settings.backoff);
-            return;
-        }
-        match final_terminal {
-            Some(Terminal::Complete) => {
-                if let Some(callback) = callbacks.on_work_complete.as_mut() {
-                    guarded("on_work_complete", || callback(&event));
-                }
-            }
-            Some(Terminal::Fail) => {
-                if let Some(callback) = callbacks.on_work_fail.as_mut() {
-                    guarded("on_work_fail", || callback(&event));
-                }
-            }
-            Some(Terminal::Exception) => {
-                if let Some(callback) = callbacks.on_work_exception.as_mut() {
-                    guarded("on_work_exception", || callback(&event, &final_data));
-                }
-            }
-            None => {}
-        }
-    }
-
-    fn send_unowned_fail(&mut self, index: usize, handle: &[u8]) {
-        let session = &mut self.sessions[index];
-        if let Some(conn) = session.conn.as_mut() {
-            let sent = conn
-                .queue_request(PacketType::WorkFail, &[handle])
-                .and_then(|()| conn.flush());
-            if let Err(error) = sent {
-                session.fail(&error, &self.settings.backoff);
-            }
-        }
-    }
-
-    /// Makes sure every server has processed what was sent (an ECHO round trip each), so a
-    /// result written just before the worker stops is never lost to a connection reset.
-    fn sync_all(&mut self) {
-        let started = Instant::now();
-        let deadline = started + REPLY_GRACE;
-        for (index, session) in self.sessions.iter_mut().enumerate() {
-            let Some(conn) = session.conn.as_mut() else {
-                continue;
-            };
-            let stashed = &mut self.stashed;
-            let synced = conn
-                .queue_request(PacketType::EchoReq, &[b"gearman-sync sync"])
-                .and_then(|()| conn.flush())
-                .and_then(|()| loop {
-                    let packet = conn.recv(deadline, "syncing with the server", started)?;
-                    if packet.kind() == PacketType::EchoRes {
-                        break Ok(());
-                    }
-                    // Late replies still count: a NO_JOB ends the GRAB (no PRE_SLEEP: the next
-                    // work() asks again), a job is kept to run first next time.
-                    let (next, step) = session::step(session.phase, packet.kind());
-                    match step {
-                        Step::Wake | Step::PreSleep => session.phase = Phase::NeedGrab,
-                        Step::Run => {
-                            session.phase = next;
-                            stashed.push_back((index, Assignment::from_packet(packet)));
-                        }
-                        Step::Ignore | Step::ServerError => {}
-                    }
-                });
-            if let Err(error) = synced {
-                log::debug!("{}: sync before stopping failed: {error}", session.addr);
-                session.fail(&error, &self.settings.backoff);
-            }
         }
     }
 }

@@ -3,110 +3,10 @@
 
 use std::time::{Duration, Instant};
 
+use super::cycle::{Cycle, Step};
 use crate::error::{Error, ProtocolError, Result};
 use crate::net::{Backoff, ConnectOptions, Connection, ServerAddr};
 use crate::protocol::{Packet, PacketType};
-
-/// Where a connection is in the worker's cycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    /// Ready to ask for a job.
-    NeedGrab,
-    /// A GRAB_JOB* is out; its JOB_ASSIGN* or NO_JOB is due.
-    AwaitingReply,
-    /// PRE_SLEEP sent; waiting for NOOP.
-    Sleeping,
-}
-
-/// What a packet from the server asks the worker to do (the I/O is the caller's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Nothing: advisory or unexpected packet.
-    Ignore,
-    /// A NOOP woke a sleeping connection: GRAB again.
-    Wake,
-    /// NO_JOB answered our GRAB: send PRE_SLEEP, then sleep.
-    PreSleep,
-    /// A job was assigned: run it (even unasked: it is ours until we answer).
-    Run,
-    /// An ERROR (e.g. JOB_NOT_FOUND after a timeout re-queue): log it.
-    ServerError,
-}
-
-/// The worker's grab/sleep/wake state machine, sans-IO: the phase after `kind` arrives in
-/// `phase`, and what to do about it. A NOOP matters only while sleeping, NO_JOB only while a
-/// GRAB is out, and a NOOP is never taken for a GRAB's reply.
-pub(crate) fn step(phase: Phase, kind: PacketType) -> (Phase, Step) {
-    match (kind, phase) {
-        (PacketType::Noop, Phase::Sleeping) => (Phase::NeedGrab, Step::Wake),
-        (PacketType::NoJob, Phase::AwaitingReply) => (Phase::Sleeping, Step::PreSleep),
-        (PacketType::JobAssign | PacketType::JobAssignUniq | PacketType::JobAssignAll, _) => {
-            (Phase::NeedGrab, Step::Run)
-        }
-        (PacketType::Error, _) => (phase, Step::ServerError),
-        _ => (phase, Step::Ignore),
-    }
-}
-
-/// Drives [`step`] like the worker loop does (GRAB when ready, one GRAB out at a time) with
-/// the packets decoded from `data`, and panics if the machine could lose a wake-up or take a
-/// packet for a reply it is not.
-pub(crate) fn drive(data: &[u8]) {
-    use crate::protocol::Decoder;
-    let decoder = Decoder::new().with_max_body_len(4096);
-    let mut phase = Phase::NeedGrab;
-    let mut rest = data;
-    let mut grabs = 0usize;
-    let mut replies = 0usize;
-    while !rest.is_empty() {
-        if phase == Phase::NeedGrab {
-            phase = Phase::AwaitingReply;
-            grabs += 1;
-        }
-        let kind = match decoder.decode(rest) {
-            Ok(Some((packet, used))) => {
-                rest = &rest[used..];
-                packet.kind()
-            }
-            _ => {
-                // Not a whole packet: take one byte as a packet type instead.
-                let kind = PacketType::ALL[usize::from(rest[0]) % PacketType::ALL.len()];
-                rest = &rest[1..];
-                kind
-            }
-        };
-        let before = phase;
-        let (after, action) = step(before, kind);
-        match action {
-            Step::Wake => assert_eq!(
-                before,
-                Phase::Sleeping,
-                "NOOP woke a connection that was awake"
-            ),
-            Step::PreSleep => {
-                assert_eq!(
-                    before,
-                    Phase::AwaitingReply,
-                    "NO_JOB taken for a reply with no GRAB out"
-                );
-                replies += 1;
-            }
-            Step::Run => {
-                if before == Phase::AwaitingReply {
-                    replies += 1;
-                }
-            }
-            Step::Ignore | Step::ServerError => {
-                assert_eq!(before, after, "an ignored packet changed the phase")
-            }
-        }
-        assert!(
-            replies <= grabs,
-            "more GRAB replies ({replies}) than GRABs ({grabs})"
-        );
-        phase = after;
-    }
-}
 
 /// Unit of the CAN_DO_TIMEOUT value (set with
 /// [`WorkerBuilder::timeout_unit`](crate::WorkerBuilder::timeout_unit)).
@@ -142,9 +42,9 @@ pub(crate) struct Registration {
 pub(crate) struct Session {
     pub(crate) addr: ServerAddr,
     pub(crate) conn: Option<Connection>,
-    pub(crate) phase: Phase,
-    /// When the GRAB now awaiting its reply was sent.
-    grab_sent_at: Option<Instant>,
+    pub(crate) cycle: Cycle,
+    /// Since when a GRAB reply is due: the first GRAB out, then the latest reply.
+    waiting_since: Option<Instant>,
     failures: u32,
     retry_at: Option<Instant>,
     millis: Option<bool>,
@@ -155,8 +55,8 @@ impl Session {
         Session {
             addr,
             conn: None,
-            phase: Phase::NeedGrab,
-            grab_sent_at: None,
+            cycle: Cycle::new(),
+            waiting_since: None,
             failures: 0,
             retry_at: None,
             millis: None,
@@ -197,21 +97,54 @@ impl Session {
         }
         conn.flush()?;
         self.conn = Some(conn);
-        self.phase = Phase::NeedGrab;
+        self.cycle = Cycle::new();
+        self.waiting_since = None;
         self.retry_at = None;
         Ok(())
     }
 
-    /// A GRAB was sent: its reply is due.
-    pub(crate) fn grab_sent(&mut self) {
-        self.phase = Phase::AwaitingReply;
-        self.grab_sent_at = Some(Instant::now());
+    /// True when connected and a GRAB reply is due.
+    pub(crate) fn awaiting_reply(&self) -> bool {
+        self.conn.is_some() && self.cycle.grabs_out() > 0
     }
 
-    /// True when a GRAB has waited longer than `limit` for its reply.
+    /// True when connected and the worker may send a GRAB here (see [`Cycle::may_grab`]).
+    pub(crate) fn may_grab(&self) -> bool {
+        self.conn.is_some() && self.cycle.may_grab()
+    }
+
+    /// True when connected, awake and with nothing out: due for a GRAB.
+    pub(crate) fn is_idle_awake(&self) -> bool {
+        self.conn.is_some() && self.cycle.is_idle_awake()
+    }
+
+    /// A GRAB was queued: its reply is due.
+    pub(crate) fn grab_sent(&mut self) {
+        if self.cycle.grabs_out() == 0 {
+            self.waiting_since = Some(Instant::now());
+        }
+        self.cycle.grab_sent();
+    }
+
+    /// Feeds a packet from the server to the cycle (see [`Cycle::on_packet`]).
+    pub(crate) fn on_packet(&mut self, kind: PacketType) -> Step {
+        let before = self.cycle.grabs_out();
+        let step = self.cycle.on_packet(kind);
+        let after = self.cycle.grabs_out();
+        if after == 0 {
+            self.waiting_since = None;
+        } else if after < before {
+            self.waiting_since = Some(Instant::now());
+        }
+        step
+    }
+
+    /// True when a GRAB reply has been due for longer than `limit`.
     pub(crate) fn grab_overdue(&self, limit: Duration) -> bool {
-        self.phase == Phase::AwaitingReply
-            && self.grab_sent_at.is_some_and(|sent| sent.elapsed() > limit)
+        self.awaiting_reply()
+            && self
+                .waiting_since
+                .is_some_and(|since| since.elapsed() > limit)
     }
 
     /// The server answered on this connection: it is healthy, so the backoff starts over.
@@ -230,9 +163,7 @@ impl Session {
         if let Some(conn) = self.conn.as_mut() {
             conn.send(&packet)?;
             // CAN_DO does not wake a sleeping worker: ask again ourselves.
-            if self.phase == Phase::Sleeping {
-                self.phase = Phase::NeedGrab;
-            }
+            self.cycle.wake();
         }
         Ok(())
     }
@@ -245,7 +176,8 @@ impl Session {
         self.failures = self.failures.saturating_add(1);
         let delay = backoff.delay(self.failures);
         self.retry_at = Some(Instant::now() + delay);
-        self.phase = Phase::NeedGrab;
+        self.cycle = Cycle::new();
+        self.waiting_since = None;
         if self.failures == 1 {
             log::warn!("worker lost {}: {error}; retrying in {delay:?}", self.addr);
         } else {
@@ -333,6 +265,8 @@ pub(crate) struct Assignment {
     pub(crate) unique: Vec<u8>,
     pub(crate) reducer: Option<Vec<u8>>,
     pub(crate) workload: Vec<u8>,
+    /// When it arrived (the server's time limit runs from its assignment).
+    pub(crate) received: Instant,
 }
 
 impl Assignment {
@@ -350,6 +284,7 @@ impl Assignment {
             unique,
             reducer,
             workload: packet.into_tail(),
+            received: Instant::now(),
         }
     }
 }
@@ -357,40 +292,6 @@ impl Assignment {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn step_table() {
-        assert_eq!(
-            step(Phase::Sleeping, PacketType::Noop),
-            (Phase::NeedGrab, Step::Wake)
-        );
-        assert_eq!(
-            step(Phase::AwaitingReply, PacketType::Noop),
-            (Phase::AwaitingReply, Step::Ignore)
-        );
-        assert_eq!(
-            step(Phase::AwaitingReply, PacketType::NoJob),
-            (Phase::Sleeping, Step::PreSleep)
-        );
-        assert_eq!(
-            step(Phase::Sleeping, PacketType::NoJob),
-            (Phase::Sleeping, Step::Ignore)
-        );
-        assert_eq!(
-            step(Phase::Sleeping, PacketType::JobAssignUniq),
-            (Phase::NeedGrab, Step::Run)
-        );
-        assert_eq!(
-            step(Phase::NeedGrab, PacketType::Error),
-            (Phase::NeedGrab, Step::ServerError)
-        );
-        for seed in 0u8..=255 {
-            let data: Vec<u8> = (0..50u8)
-                .map(|index| seed.wrapping_mul(31).wrapping_add(index.wrapping_mul(7)))
-                .collect();
-            drive(&data);
-        }
-    }
 
     #[test]
     fn versions() {

@@ -1,0 +1,372 @@
+//! The worker loop's plumbing: which server gets the next GRAB, reading and dispatching what
+//! the servers send, waiting in one `poll(2)`, reconnecting, and the final sync.
+
+use std::time::{Duration, Instant};
+
+use super::cycle::Step;
+use super::lifecycle::guarded;
+use super::session::{Assignment, Session};
+use super::{Worker, GRAB_REPLY_TIMEOUT, IDLE_SLICE, REPLY_GRACE};
+use crate::error::{ArgumentError, Error, Result};
+use crate::net::wait_readable;
+use crate::protocol::PacketType;
+
+/// How many jobs the worker may hold at once around the job it is about to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Budget {
+    /// Jobs in hand (running, assigned or asked for), counting the next one: 0 sends no GRAB.
+    pub(super) now: u64,
+    /// Jobs that may be asked for once the next job is done (0: no GRAB with its result).
+    pub(super) after: u64,
+}
+
+impl Budget {
+    /// Only the replies to GRABs already out are awaited; nothing new is asked for.
+    pub(super) const DRAIN: Budget = Budget { now: 0, after: 0 };
+    /// One job, nothing asked for ahead of it or after it.
+    pub(super) const ONE: Budget = Budget { now: 1, after: 0 };
+}
+
+impl Worker {
+    /// Runs at most one job within `timeout`, asking for jobs as `budget` allows. A GRAB that
+    /// is out at the deadline is still awaited for [`REPLY_GRACE`], and a job it brings is run.
+    pub(super) fn next_job_with(&mut self, timeout: Duration, budget: Budget) -> Result<bool> {
+        if self.abilities.is_empty() {
+            return Err(ArgumentError::Empty {
+                field: "abilities (register one before working)",
+            }
+            .into());
+        }
+        let deadline = Instant::now() + timeout;
+        let grace = deadline + REPLY_GRACE;
+        loop {
+            let grabbing = budget.now > 0 && !self.stop.is_stopped();
+            if grabbing {
+                self.reconnect_due();
+                self.send_grabs(budget.now);
+            }
+            if let Some((index, assignment)) = self.next_assignment() {
+                self.run(index, assignment, budget);
+                return Ok(true);
+            }
+            if grabbing && self.may_grab_more(budget.now) {
+                continue;
+            }
+            self.expire_unanswered_grabs();
+            let now = Instant::now();
+            let awaiting = self.awaiting_reply();
+            if (!grabbing || now >= deadline) && (!awaiting || now >= grace) {
+                return Ok(false);
+            }
+            let until = if now >= deadline || !grabbing {
+                grace
+            } else {
+                deadline
+            };
+            let mut wake = until.min(now + IDLE_SLICE);
+            if let Some(retry) = self.sessions.iter().filter_map(Session::retry_at).min() {
+                wake = wake.min(retry.max(now));
+            }
+            self.wait_and_read(wake - now);
+        }
+    }
+
+    /// Jobs in hand besides a running one: GRABs out plus jobs received but not yet run.
+    pub(super) fn in_flight(&self) -> u64 {
+        let out: u64 = self
+            .sessions
+            .iter()
+            .filter(|session| session.conn.is_some())
+            .map(|session| u64::from(session.cycle.grabs_out()))
+            .sum();
+        out + self.stashed.len() as u64
+    }
+
+    /// True while a GRAB is out without its reply.
+    pub(super) fn awaiting_reply(&self) -> bool {
+        self.sessions.iter().any(Session::awaiting_reply)
+    }
+
+    /// True when fewer than `limit` jobs are in hand and a server can take a GRAB.
+    fn may_grab_more(&self, limit: u64) -> bool {
+        self.in_flight() < limit && self.next_grab_target().is_some()
+    }
+
+    /// The server for the next GRAB: the next in turn that is awake with nothing out, else
+    /// (a prefetch) the next in turn that seems busy.
+    fn next_grab_target(&self) -> Option<usize> {
+        let count = self.sessions.len();
+        let in_turn = (0..count).map(|offset| (self.cursor + offset) % count);
+        in_turn
+            .clone()
+            .find(|&index| self.sessions[index].is_idle_awake())
+            .or_else(|| {
+                in_turn
+                    .clone()
+                    .find(|&index| self.sessions[index].may_grab())
+            })
+    }
+
+    /// Sends GRABs until `limit` jobs are in hand or no server can take one. With `limit` 1 at
+    /// most one GRAB is out at a time, so the worker never holds a job it is not running.
+    pub(super) fn send_grabs(&mut self, limit: u64) {
+        let kind = self.settings.grab.packet_type();
+        while self.in_flight() < limit {
+            let Some(index) = self.next_grab_target() else {
+                break;
+            };
+            let session = &mut self.sessions[index];
+            let Some(conn) = session.conn.as_mut() else {
+                break;
+            };
+            match conn.queue_request(kind, &[]).and_then(|()| conn.flush()) {
+                Ok(()) => {
+                    session.grab_sent();
+                    if let Some(callback) = self.callbacks.on_grab_job.as_mut() {
+                        let addr = &session.addr;
+                        guarded("on_grab_job", || callback(addr));
+                    }
+                }
+                Err(error) => session.fail(&error, &self.settings.backoff),
+            }
+        }
+    }
+
+    /// Handles every buffered packet until a job is assigned.
+    fn next_assignment(&mut self) -> Option<(usize, Assignment)> {
+        while let Some((index, assignment)) = self.stashed.pop_front() {
+            if self
+                .sessions
+                .get(index)
+                .is_some_and(|session| session.conn.is_some())
+            {
+                return Some((index, assignment));
+            }
+            // Its connection died meanwhile: gearmand has re-queued the job.
+        }
+        let count = self.sessions.len();
+        for offset in 0..count {
+            let index = (self.cursor + offset) % count;
+            loop {
+                let session = &mut self.sessions[index];
+                let next = match session.conn.as_mut() {
+                    Some(conn) if conn.buffered() > 0 => conn.next_buffered(),
+                    _ => break,
+                };
+                let packet = match next {
+                    Ok(Some(packet)) => {
+                        session.mark_healthy();
+                        packet
+                    }
+                    Ok(None) => break,
+                    Err(error) => {
+                        session.fail(&error, &self.settings.backoff);
+                        break;
+                    }
+                };
+                let kind = packet.kind();
+                let asked = session.cycle.grabs_out() > 0;
+                let step = session.on_packet(kind);
+                if kind == PacketType::NoJob && asked {
+                    if let Some(callback) = self.callbacks.on_no_job.as_mut() {
+                        let addr = &session.addr;
+                        guarded("on_no_job", || callback(addr));
+                    }
+                }
+                match step {
+                    Step::Wake => {}
+                    Step::Ignore => log::debug!("{}: ignoring {kind}", session.addr),
+                    Step::PreSleep => {
+                        let slept = session.conn.as_mut().map(|conn| {
+                            conn.queue_request(PacketType::PreSleep, &[])
+                                .and_then(|()| conn.flush())
+                        });
+                        match slept {
+                            Some(Ok(())) => session.cycle.slept(),
+                            Some(Err(error)) => {
+                                session.fail(&error, &self.settings.backoff);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    Step::Run => {
+                        if !asked {
+                            log::warn!("{}: job assigned without a GRAB outstanding", session.addr);
+                        }
+                        return Some((index, Assignment::from_packet(packet)));
+                    }
+                    Step::ServerError => {
+                        let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
+                        let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
+                        log::warn!("{}: server error {code}: {text}", session.addr);
+                        // JOB_NOT_FOUND answers a late result; any other error while a GRAB
+                        // is out may be its answer, and the connection would wait forever.
+                        if session.awaiting_reply() && code != "JOB_NOT_FOUND" {
+                            let error = Error::Server {
+                                server: session.addr.to_string(),
+                                code,
+                                text,
+                            };
+                            session.fail(&error, &self.settings.backoff);
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// A server that leaves a GRAB unanswered for [`GRAB_REPLY_TIMEOUT`] is treated as dead:
+    /// it would otherwise keep the jobs it was asked for, and every other server, waiting.
+    fn expire_unanswered_grabs(&mut self) {
+        let limit = self.settings.connect.io_timeout.min(GRAB_REPLY_TIMEOUT);
+        for session in &mut self.sessions {
+            if session.grab_overdue(limit) {
+                let error = Error::Timeout {
+                    during: "waiting for the reply to GRAB_JOB",
+                    after: limit,
+                };
+                session.fail(&error, &self.settings.backoff);
+            }
+        }
+    }
+
+    /// Connects every server whose backoff has passed, registering client ID and abilities.
+    pub(super) fn reconnect_due(&mut self) {
+        let now = Instant::now();
+        if !self
+            .sessions
+            .iter()
+            .any(|session| session.reconnect_due(now))
+        {
+            return;
+        }
+        let registration = self.registration();
+        let mut connected = Vec::new();
+        let mut failed = Vec::new();
+        for (index, session) in self.sessions.iter().enumerate() {
+            if session.reconnect_due(now) {
+                connected.push(index);
+            }
+        }
+        for &index in &connected {
+            if let Err(error) = self.sessions[index].connect(&self.settings.connect, &registration)
+            {
+                failed.push((index, error));
+            }
+        }
+        drop(registration);
+        for (index, error) in failed {
+            connected.retain(|&other| other != index);
+            self.sessions[index].fail(&error, &self.settings.backoff);
+        }
+        for index in connected {
+            let addr = &self.sessions[index].addr;
+            if let Some(callback) = self.callbacks.on_connect.as_mut() {
+                guarded("on_connect", || callback(addr));
+            }
+        }
+    }
+
+    /// Blocks in one poll over all connections for up to `timeout`, then reads what arrived.
+    /// With one connection the wait is the read itself.
+    fn wait_and_read(&mut self, timeout: Duration) {
+        let mut connected = self
+            .sessions
+            .iter()
+            .filter(|session| session.conn.is_some());
+        if let (Some(_), None) = (connected.next(), connected.next()) {
+            let deadline = Instant::now() + timeout;
+            for session in &mut self.sessions {
+                if let Some(conn) = session.conn.as_mut() {
+                    if let Err(error) = conn.read_until(Some(deadline)) {
+                        session.fail(&error, &self.settings.backoff);
+                    }
+                }
+            }
+            return;
+        }
+        // The reply to a GRAB just sent is often there already: read it without sleeping.
+        let mut progress = false;
+        for session in &mut self.sessions {
+            if !session.awaiting_reply() {
+                continue;
+            }
+            let Some(conn) = session.conn.as_mut() else {
+                continue;
+            };
+            match conn.read_available() {
+                Ok(0) => {}
+                Ok(_) => progress = true,
+                Err(error) => {
+                    progress = true;
+                    session.fail(&error, &self.settings.backoff);
+                }
+            }
+        }
+        if progress {
+            return;
+        }
+        let mut indices = Vec::with_capacity(self.sessions.len());
+        let polled = {
+            let mut streams = Vec::with_capacity(self.sessions.len());
+            for (index, session) in self.sessions.iter().enumerate() {
+                if let Some(conn) = &session.conn {
+                    indices.push(index);
+                    streams.push(conn.stream());
+                }
+            }
+            wait_readable(&streams, Some(timeout), &mut self.ready)
+        };
+        if let Err(error) = polled {
+            log::error!("poll failed: {error}");
+            std::thread::sleep(timeout.min(IDLE_SLICE));
+            return;
+        }
+        for (position, index) in indices.into_iter().enumerate() {
+            if !self.ready[position] {
+                continue;
+            }
+            let session = &mut self.sessions[index];
+            if let Some(conn) = session.conn.as_mut() {
+                if let Err(error) = conn.read_some() {
+                    session.fail(&error, &self.settings.backoff);
+                }
+            }
+        }
+    }
+
+    /// Makes sure every server has processed what was sent (an ECHO round trip each), so a
+    /// result written just before the worker stops is never lost to a connection reset.
+    pub(super) fn sync_all(&mut self) {
+        let started = Instant::now();
+        let deadline = started + REPLY_GRACE;
+        for (index, session) in self.sessions.iter_mut().enumerate() {
+            let Some(mut conn) = session.conn.take() else {
+                continue;
+            };
+            let stashed = &mut self.stashed;
+            let synced = conn
+                .queue_request(PacketType::EchoReq, &[b"gearman-sync sync"])
+                .and_then(|()| conn.flush())
+                .and_then(|()| loop {
+                    let packet = conn.recv(deadline, "syncing with the server", started)?;
+                    if packet.kind() == PacketType::EchoRes {
+                        break Ok(());
+                    }
+                    // Late replies still count: a NO_JOB ends its GRAB (no PRE_SLEEP: the next
+                    // work() asks again), a job is kept to run first next time.
+                    if session.on_packet(packet.kind()) == Step::Run {
+                        stashed.push_back((index, Assignment::from_packet(packet)));
+                    }
+                });
+            session.conn = Some(conn);
+            if let Err(error) = synced {
+                log::debug!("{}: sync before stopping failed: {error}", session.addr);
+                session.fail(&error, &self.settings.backoff);
+            }
+        }
+    }
+}
