@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gearman_sync::client::UniqueMode;
 use gearman_sync::net::ConnectOptions;
 use gearman_sync::{Client, Task, TaskOutcome, Worker};
 
@@ -124,11 +123,19 @@ fn max_body(size: usize) -> u32 {
     (size as u64 + 64 * 1024).clamp(64 << 20, u64::from(u32::MAX)) as u32
 }
 
-/// A worker that returns from `work()` after `jobs` jobs (0 = never), or after 30 s idle.
+/// A worker that returns from `work()` after `jobs` jobs (0 = never), or after 30 s idle,
+/// asking for `BENCH_PREFETCH` jobs ahead (default 0, the library's default).
 fn worker(args: &Args, jobs: u64) -> Result<Worker, String> {
+    let prefetch = match std::env::var("BENCH_PREFETCH") {
+        Ok(value) => value
+            .parse()
+            .map_err(|_| format!("BENCH_PREFETCH={value} is not a number"))?,
+        Err(_) => 0,
+    };
     let mut builder = Worker::builder()
         .servers(&args.servers)
         .max_jobs(jobs)
+        .prefetch(prefetch)
         .connect_options(ConnectOptions {
             max_body_len: max_body(args.size),
             ..ConnectOptions::default()
@@ -347,13 +354,7 @@ fn fg_roundtrip(args: &Args) -> Outcome {
 }
 
 fn fg_tasks(args: &Args) -> Outcome {
-    let mut client = Client::builder()
-        .servers(&args.servers)
-        .timeout(Duration::from_secs(900))
-        .unique_mode(UniqueMode::Sha1)
-        .max_body_len(max_body(args.size))
-        .build()
-        .map_err(|error| error.to_string())?;
+    let mut client = client(args)?;
     let batch = batch_size(args);
     let started = Instant::now();
     let mut base = 0;

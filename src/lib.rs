@@ -67,8 +67,9 @@
 //! * Delivery is at-least-once: a job running when its worker or server dies is run again.
 //!   Foreground jobs do not survive a gearmand restart; background jobs do with a persistent
 //!   queue (`gearmand -q libsqlite3`).
-//! * Identical foreground requests coalesce by default (the unique is SHA-1 of function and
-//!   workload, as in gearman-ruby); see [`client::UniqueMode`].
+//! * Jobs never coalesce unless asked: a task without a unique is sent without one (as
+//!   libgearman's random UUIDs behave); gearman-ruby's SHA-1 of function and workload, which
+//!   merges identical requests in flight, is [`client::UniqueMode::Sha1`].
 //! * `Client`, `Worker` and `TaskSet` take `&mut self`, hold no hidden locks and are `Send`:
 //!   use one per thread, or share one behind a `Mutex`.
 //!

@@ -233,22 +233,33 @@ fn equal_uniques_coalesce_into_one_execution() {
 }
 
 #[test]
-fn default_unique_is_gearman_ruby_sha1_and_can_be_turned_off() {
+fn default_unique_is_empty_and_gearman_ruby_sha1_is_a_choice() {
     let server = Gearmand::start();
-    let mut client = Client::new(&server.addr()).expect("client");
-    client.do_background("unique_id", "abcdef").expect("submit");
-    assert_eq!(
-        admin(&server.addr(), "show unique jobs"),
-        "bc2ca93d86a28cb72fedf36326d1da0cc3d4ed6a\n.\n"
-    );
-    let mut plain = Client::builder()
-        .servers(&server.addr())
-        .unique_mode(UniqueMode::None)
-        .build()
-        .expect("client");
+    let mut plain = Client::new(&server.addr()).expect("client");
     let first = plain.do_background("no_unique", "x").expect("first");
     let second = plain.do_background("no_unique", "x").expect("second");
     assert_ne!(first, second, "without a unique nothing coalesces");
+    assert_eq!(admin(&server.addr(), "show unique jobs"), "\n\n.\n");
+    let mut ruby = Client::builder()
+        .servers(&server.addr())
+        .unique_mode(UniqueMode::Sha1)
+        .build()
+        .expect("client");
+    let sha1 = ruby.do_background("unique_id", "abcdef").expect("submit");
+    assert_eq!(
+        ruby.do_background("unique_id", "abcdef").expect("again"),
+        sha1,
+        "the same unique joins the queued job"
+    );
+    let listed = admin(&server.addr(), "show unique jobs");
+    assert_eq!(
+        listed
+            .lines()
+            .filter(|line| !line.is_empty())
+            .collect::<Vec<_>>(),
+        ["bc2ca93d86a28cb72fedf36326d1da0cc3d4ed6a", "."],
+        "{listed:?}"
+    );
 }
 
 #[test]

@@ -72,7 +72,7 @@ impl Default for ClientBuilder {
             settings: Settings {
                 job_timeout: DEFAULT_JOB_TIMEOUT,
                 request_timeout: DEFAULT_REQUEST_TIMEOUT,
-                unique_mode: UniqueMode::Sha1,
+                unique_mode: UniqueMode::None,
                 prefix: Vec::new(),
             },
             exceptions: true,
@@ -214,14 +214,15 @@ impl ClientBuilder {
         self
     }
 
-    /// How uniques are generated for tasks without one (default SHA-1 of function + workload).
+    /// How uniques are generated for tasks without one (default [`UniqueMode::None`]: no
+    /// unique, so nothing coalesces).
     ///
     /// ```
     /// use gearman_sync::{Client, client::UniqueMode};
-    /// // Never coalesce identical requests:
+    /// // gearman-ruby's rule: identical requests in flight at the same time run once.
     /// let client = Client::builder()
     ///     .servers("127.0.0.1:4730")
-    ///     .unique_mode(UniqueMode::None)
+    ///     .unique_mode(UniqueMode::Sha1)
     ///     .build()?;
     /// assert_eq!(client.servers().len(), 1);
     /// # Ok::<(), gearman_sync::Error>(())

@@ -615,7 +615,21 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     /// Polls the connections that have open tasks, reads what is readable and dispatches it.
+    /// With one such connection the wait is the read itself.
     fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
+        let mut open = (0..self.router.servers()).filter(|&server| self.router.has_open(server));
+        if let (Some(server), None) = (open.next(), open.next()) {
+            self.check_connection(server);
+            let deadline = timeout.map(|timeout| Instant::now() + timeout);
+            if let Some(conn) = self.client.pool.connection(server) {
+                match conn.read_until(deadline) {
+                    Ok(0) => {}
+                    Ok(_) => self.dispatch_buffered(server),
+                    Err(error) => self.fail_server(server, error),
+                }
+                return Ok(());
+            }
+        }
         let mut progress = false;
         for server in 0..self.router.servers() {
             if !self.router.has_open(server) {
