@@ -620,6 +620,9 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let mut open = (0..self.router.servers()).filter(|&server| self.router.has_open(server));
         if let (Some(server), None) = (open.next(), open.next()) {
             self.check_connection(server);
+            if !self.router.has_open(server) {
+                return Ok(()); // ended, or sent elsewhere again: the caller looks afresh
+            }
             let deadline = timeout.map(|timeout| Instant::now() + timeout);
             if let Some(conn) = self.client.pool.connection(server) {
                 match conn.read_until(deadline) {

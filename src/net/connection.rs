@@ -446,6 +446,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn read_some(&mut self) -> Result<usize> {
+        self.set_read_timeout(self.io_timeout)?;
         match self.read_into(ReadMode::Block)? {
             Some(count) => Ok(count),
             None => Err(self.io_error(io::ErrorKind::TimedOut.into())),
@@ -472,8 +473,9 @@ impl Connection {
     /// Reads what arrives before `deadline` (`None`: within the I/O timeout), sleeping in
     /// `read(2)` itself: one system call per wake-up where `poll(2)` and a read take two.
     /// Returns `Ok(0)` when the time passed without data (callers loop until their deadline);
-    /// a deadline already past only takes what is there. End of stream is
-    /// [`Error::ConnectionClosed`].
+    /// a deadline already past only takes what is there. The socket timeout behind the wait
+    /// counts in the kernel's ticks, so it may end up to a tick (1-10 ms) late, never early
+    /// by more than 2 ms. End of stream is [`Error::ConnectionClosed`].
     ///
     /// ```
     /// # use std::net::TcpListener;
@@ -494,19 +496,30 @@ impl Connection {
             None => self.io_timeout,
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
         };
-        if left < MIN_READ_WAIT {
+        if left.is_zero() {
             return self.read_available();
         }
-        let wanted = left.min(self.io_timeout);
+        // Never a busy wait: less than a millisecond left still sleeps for one.
+        let wanted = left.max(MIN_READ_WAIT).min(self.io_timeout);
         // Re-arm the timeout only when it would overshoot the deadline, or is far too short:
         // a deadline that draws nearer by a few microseconds per read costs no system call.
-        if self.read_timeout > wanted + READ_TIMEOUT_SLACK || self.read_timeout * 2 < wanted {
-            self.stream
-                .set_read_timeout(Some(wanted))
-                .map_err(|source| self.io_error(source))?;
-            self.read_timeout = wanted;
+        if self.read_timeout > wanted.saturating_add(READ_TIMEOUT_SLACK)
+            || self.read_timeout.saturating_mul(2) < wanted
+        {
+            self.set_read_timeout(wanted)?;
         }
         Ok(self.read_into(ReadMode::Block)?.unwrap_or(0))
+    }
+
+    /// Sets the socket's receive timeout unless it is set already.
+    fn set_read_timeout(&mut self, timeout: Duration) -> Result<()> {
+        if self.read_timeout != timeout {
+            self.stream
+                .set_read_timeout(Some(timeout))
+                .map_err(|source| self.io_error(source))?;
+            self.read_timeout = timeout;
+        }
+        Ok(())
     }
 
     /// One read into the buffer (or the large body being filled). `None`: nothing arrived
@@ -657,13 +670,13 @@ impl Connection {
             if let Some(packet) = self.next_buffered()? {
                 return Ok(packet);
             }
-            if Instant::now() >= deadline {
+            // A reply that is already here counts even when the deadline has passed.
+            if self.read_until(Some(deadline))? == 0 && Instant::now() >= deadline {
                 return Err(Error::Timeout {
                     during,
                     after: deadline.saturating_duration_since(started),
                 });
             }
-            self.read_until(Some(deadline))?;
         }
     }
 

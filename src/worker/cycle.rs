@@ -73,6 +73,12 @@ impl Cycle {
         !self.sleeping && (self.grabs_out == 0 || self.busy)
     }
 
+    /// True when the worker may ask this connection for a job ahead of the one it runs: awake
+    /// and the server seems busy.
+    pub(crate) fn may_prefetch(&self) -> bool {
+        !self.sleeping && self.busy
+    }
+
     /// True when the connection is awake with nothing out: it is due for a GRAB.
     pub(crate) fn is_idle_awake(&self) -> bool {
         !self.sleeping && self.grabs_out == 0
@@ -146,73 +152,167 @@ impl Cycle {
     }
 }
 
-/// Drives a [`Cycle`] like the worker loop does (a GRAB whenever it may, a PRE_SLEEP or GRAB
-/// after each job, PRE_SLEEP on the last NO_JOB) with the packets decoded from `data`, and
-/// panics if the machine could lose a wake-up, take a packet for a reply it is not, or sleep
-/// with GRABs out.
-pub(crate) fn drive(data: &[u8]) {
-    use crate::protocol::Decoder;
-    let decoder = Decoder::new().with_max_body_len(4096);
-    let mut cycle = Cycle::new();
-    let mut rest = data;
-    let mut grabs = 0usize;
-    let mut replies = 0usize;
-    // The first byte chooses how many jobs may be in flight at once (1 to 4).
-    let depth = rest.first().map_or(1, |&byte| u32::from(byte % 4) + 1);
-    while !rest.is_empty() {
-        while cycle.may_grab() && cycle.grabs_out() < depth {
-            cycle.grab_sent();
-            grabs += 1;
+/// A model of gearmand's side of one worker connection, as in `server.cc` and `job.cc`: its
+/// queue, its idea of whether the worker sleeps, and whether it sent a NOOP since the last GRAB.
+#[derive(Debug, Default)]
+struct ModelServer {
+    queued: u32,
+    sleeping: bool,
+    noop_sent: bool,
+}
+
+/// What the worker sends in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Request {
+    Grab,
+    PreSleep,
+}
+
+impl ModelServer {
+    /// A client submits a job: a sleeping worker gets one NOOP until it GRABs again.
+    fn submit(&mut self, to_worker: &mut std::collections::VecDeque<PacketType>) {
+        self.queued += 1;
+        if self.sleeping && !self.noop_sent {
+            self.noop_sent = true;
+            to_worker.push_back(PacketType::Noop);
         }
-        let kind = match decoder.decode(rest) {
-            Ok(Some((packet, used))) => {
-                rest = &rest[used..];
-                packet.kind()
+    }
+
+    fn handle(&mut self, request: Request, to_worker: &mut std::collections::VecDeque<PacketType>) {
+        match request {
+            Request::Grab => {
+                self.sleeping = false;
+                self.noop_sent = false;
+                if self.queued > 0 {
+                    self.queued -= 1;
+                    to_worker.push_back(PacketType::JobAssignUniq);
+                } else {
+                    to_worker.push_back(PacketType::NoJob);
+                }
             }
-            _ => {
-                // Not a whole packet: take one byte as a packet type instead.
-                let kind = PacketType::ALL[usize::from(rest[0]) % PacketType::ALL.len()];
-                rest = &rest[1..];
-                kind
-            }
-        };
-        let before = cycle;
+            Request::PreSleep if self.queued > 0 => to_worker.push_back(PacketType::Noop),
+            Request::PreSleep => self.sleeping = true,
+        }
+    }
+}
+
+/// Runs a [`Cycle`] against a model of gearmand, with the interleaving of submissions,
+/// deliveries in both directions, job completions and stray NOOPs chosen by `data`, the way the
+/// worker loop drives it (GRABs while the budget allows, PRE_SLEEP or GRAB after each job,
+/// PRE_SLEEP after the last NO_JOB). Then lets everything settle and panics if a job is left
+/// queued (a lost wake-up), a GRAB is miscounted, or the worker sleeps with GRABs out.
+pub(crate) fn drive(data: &[u8]) {
+    use std::collections::VecDeque;
+    let Some((&first, actions)) = data.split_first() else {
+        return;
+    };
+    // Jobs the worker may hold at once: 1 (no prefetch) to 4.
+    let depth = u32::from(first % 4) + 1;
+    let mut cycle = Cycle::new();
+    let mut server = ModelServer::default();
+    let mut to_server: VecDeque<Request> = VecDeque::new();
+    let mut to_worker: VecDeque<PacketType> = VecDeque::new();
+    let mut held = 0u32;
+    let mut submitted = 0u32;
+    let mut completed = 0u32;
+    // One step of the worker loop: ask while it may, as `send_grabs` does.
+    let top_up = |cycle: &mut Cycle, held: u32, to_server: &mut VecDeque<Request>| {
+        while cycle.grabs_out() + held < depth
+            && (cycle.is_idle_awake() || (held + cycle.grabs_out() > 0 && cycle.may_prefetch()))
+        {
+            cycle.grab_sent();
+            to_server.push_back(Request::Grab);
+        }
+    };
+    let deliver = |cycle: &mut Cycle, held: &mut u32, to_server: &mut VecDeque<Request>, kind| {
+        let before = *cycle;
         match cycle.on_packet(kind) {
             Step::Wake => assert!(before.sleeping, "NOOP woke a connection that was awake"),
             Step::PreSleep => {
-                assert!(before.grabs_out == 1, "PRE_SLEEP with GRABs still out");
-                replies += 1;
+                assert_eq!(before.grabs_out, 1, "PRE_SLEEP with GRABs still out");
                 cycle.slept();
+                to_server.push_back(Request::PreSleep);
             }
             Step::Run => {
-                if before.grabs_out > 0 {
-                    replies += 1;
-                }
-                if cycle.sleep_after_job() {
-                    assert_eq!(cycle.grabs_out(), 0, "slept after a job with GRABs out");
-                    cycle.slept();
-                }
+                assert!(
+                    before.grabs_out > 0,
+                    "the model server never assigns unasked"
+                );
+                *held += 1;
             }
-            Step::Ignore if kind == PacketType::NoJob && before.grabs_out > 0 => {
+            Step::Ignore if kind == PacketType::NoJob => {
                 assert!(
                     before.grabs_out > 1,
                     "NO_JOB ended the last GRAB without PRE_SLEEP"
-                );
-                replies += 1;
+                )
             }
             Step::Ignore | Step::ServerError => {
-                assert_eq!(before, cycle, "an ignored packet changed the state")
+                assert_eq!(before, *cycle, "an ignored packet changed the state")
             }
+        }
+    };
+    let finish = |cycle: &mut Cycle, held: &mut u32, to_server: &mut VecDeque<Request>| {
+        *held -= 1;
+        if cycle.sleep_after_job() {
+            assert_eq!(cycle.grabs_out(), 0, "slept after a job with GRABs out");
+            cycle.slept();
+            to_server.push_back(Request::PreSleep);
+        } else if cycle.may_grab() && cycle.grabs_out() + *held < depth {
+            cycle.grab_sent();
+            to_server.push_back(Request::Grab);
+        }
+    };
+    for &action in actions {
+        top_up(&mut cycle, held, &mut to_server);
+        match action % 5 {
+            0 if submitted < 1000 => {
+                submitted += 1;
+                server.submit(&mut to_worker);
+            }
+            1 => {
+                if let Some(request) = to_server.pop_front() {
+                    server.handle(request, &mut to_worker);
+                }
+            }
+            2 => {
+                if let Some(kind) = to_worker.pop_front() {
+                    deliver(&mut cycle, &mut held, &mut to_server, kind);
+                }
+            }
+            3 if held > 0 => {
+                finish(&mut cycle, &mut held, &mut to_server);
+                completed += 1;
+            }
+            // gearmand may send a NOOP at any time.
+            4 => to_worker.push_back(PacketType::Noop),
+            _ => {}
         }
         assert!(
             !cycle.sleeping || cycle.grabs_out == 0,
             "asleep with GRABs out"
         );
         assert!(
-            replies <= grabs,
-            "more GRAB replies ({replies}) than GRABs ({grabs})"
+            held + cycle.grabs_out() <= depth,
+            "more jobs in hand than the budget"
         );
     }
+    // Let everything settle: every queued job must reach the worker.
+    loop {
+        top_up(&mut cycle, held, &mut to_server);
+        if let Some(kind) = to_worker.pop_front() {
+            deliver(&mut cycle, &mut held, &mut to_server, kind);
+        } else if let Some(request) = to_server.pop_front() {
+            server.handle(request, &mut to_worker);
+        } else if held > 0 {
+            finish(&mut cycle, &mut held, &mut to_server);
+            completed += 1;
+        } else {
+            break;
+        }
+    }
+    assert_eq!(server.queued, 0, "a job stayed queued: a lost wake-up");
+    assert_eq!(completed, submitted, "every job ran exactly once");
+    assert_eq!(cycle.grabs_out(), 0, "GRABs counted without a reply");
 }
 
 #[cfg(test)]
@@ -300,10 +400,16 @@ mod tests {
     }
 
     #[test]
-    fn drive_never_panics_on_patterns() {
-        for seed in 0u8..=255 {
-            let data: Vec<u8> = (0..64u8)
-                .map(|index| seed.wrapping_mul(31).wrapping_add(index.wrapping_mul(7)))
+    fn no_job_is_stranded_under_random_interleavings() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..3000 {
+            let data: Vec<u8> = (0..200)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    (state >> 24) as u8
+                })
                 .collect();
             drive(&data);
         }

@@ -32,7 +32,7 @@ impl Worker {
         };
         // Prefetch: ask for the next jobs now, so they travel while this one runs.
         if budget.now > 1 && !self.stop.is_stopped() {
-            self.send_grabs(budget.now - 1);
+            self.send_grabs(budget.now - 1, true);
         }
         let in_flight = self.in_flight();
         let Worker {
@@ -58,7 +58,7 @@ impl Worker {
             reducer: assignment.reducer,
             workload: assignment.workload,
             // The server's timer started when it assigned the job.
-            deadline: ability.timeout.map(|limit| assignment.received + limit),
+            deadline: ability.timeout.map(|limit| assignment.assigned_at + limit),
             terminal: None,
             terminal_data: Vec::new(),
             connection_lost: false,
@@ -134,6 +134,9 @@ impl Worker {
             }
         }
         drop(job);
+        for session in sessions.iter_mut() {
+            session.restart_wait();
+        }
         // With the result goes the next GRAB (when no other server is due for one and the
         // budget allows), or PRE_SLEEP when the server seems to have nothing left (see
         // `Cycle`); a prefetched job may be waiting already.

@@ -384,9 +384,12 @@ impl WorkerBuilder {
 /// A Gearman worker: registers abilities with every server, asks for jobs, runs them and
 /// reports the result (PECL's `GearmanWorker`, gearman-ruby's `Worker`).
 ///
-/// The loop sends `GRAB_JOB_UNIQ`, answers `NO_JOB` with `PRE_SLEEP`, and then blocks in one
-/// `poll(2)` over all servers until a `NOOP` arrives, so an idle worker uses no CPU and a job on
-/// any server starts at once. Lost servers are retried with backoff; on reconnect the client
+/// The loop sends `GRAB_JOB_UNIQ`, answers `NO_JOB` with `PRE_SLEEP`, and then blocks (in one
+/// `poll(2)` over all servers, or in the read itself with one) until a `NOOP` arrives, so an
+/// idle worker uses no CPU and a job on any server starts at once. While a server keeps
+/// answering with jobs, the next `GRAB` leaves in the same write as each result; while it
+/// seems idle, `PRE_SLEEP` goes with the result instead (gearmand answers it with a `NOOP` at
+/// once if a job is queued), which saves a `GRAB`/`NO_JOB` round trip per job under light load. Lost servers are retried with backoff; on reconnect the client
 /// ID and every ability are registered again. Delivery is at-least-once: a job that was
 /// running when its server or connection died is run again.
 ///
@@ -408,8 +411,9 @@ pub struct Worker {
     stop: StopHandle,
     cursor: usize,
     ready: Vec<bool>,
-    /// Jobs assigned by a late GRAB reply while stopping; run first by the next `work*`.
-    stashed: VecDeque<(usize, Assignment)>,
+    /// Jobs assigned by a late GRAB reply while stopping (server, connection generation, job);
+    /// run first by the next `work*` if that connection is still open.
+    stashed: VecDeque<(usize, u64, Assignment)>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -662,7 +666,9 @@ impl Worker {
         /// # Ok::<(), gearman_sync::Error>(())
         /// ```
         on_grab_job: &ServerAddr;
-        /// Called when a server has no job (before the worker sleeps).
+        /// Called when a server answers a GRAB with NO_JOB. A worker that expects no more
+        /// jobs sleeps right after a result without asking, so not every idle spell starts
+        /// with a NO_JOB.
         ///
         /// ```
         /// use gearman_sync::Worker;

@@ -43,7 +43,7 @@ impl Worker {
             let grabbing = budget.now > 0 && !self.stop.is_stopped();
             if grabbing {
                 self.reconnect_due();
-                self.send_grabs(budget.now);
+                self.send_grabs(budget.now, false);
             }
             if let Some((index, assignment)) = self.next_assignment() {
                 self.run(index, assignment, budget);
@@ -64,7 +64,9 @@ impl Worker {
                 deadline
             };
             let mut wake = until.min(now + IDLE_SLICE);
-            if let Some(retry) = self.sessions.iter().filter_map(Session::retry_at).min() {
+            // Reconnects only happen while grabbing; otherwise a due retry would spin.
+            let retry = self.sessions.iter().filter_map(Session::retry_at).min();
+            if let Some(retry) = retry.filter(|_| grabbing) {
                 wake = wake.min(retry.max(now));
             }
             self.wait_and_read(wake - now);
@@ -89,30 +91,35 @@ impl Worker {
 
     /// True when fewer than `limit` jobs are in hand and a server can take a GRAB.
     fn may_grab_more(&self, limit: u64) -> bool {
-        self.in_flight() < limit && self.next_grab_target().is_some()
+        self.in_flight() < limit && self.next_grab_target(false).is_some()
     }
 
     /// The server for the next GRAB: the next in turn that is awake with nothing out, else
-    /// (a prefetch) the next in turn that seems busy.
-    fn next_grab_target(&self) -> Option<usize> {
+    /// (a prefetch, which is all there is while a job runs) the next in turn that is awake
+    /// and seems busy.
+    fn next_grab_target(&self, running: bool) -> Option<usize> {
         let count = self.sessions.len();
         let in_turn = (0..count).map(|offset| (self.cursor + offset) % count);
+        let idle = |index: &usize| !running && self.sessions[*index].is_idle_awake();
+        let busy = |index: &usize| {
+            let session = &self.sessions[*index];
+            session.conn.is_some() && session.cycle.may_prefetch()
+        };
+        let anything_in_hand = running || self.in_flight() > 0;
         in_turn
             .clone()
-            .find(|&index| self.sessions[index].is_idle_awake())
-            .or_else(|| {
-                in_turn
-                    .clone()
-                    .find(|&index| self.sessions[index].may_grab())
-            })
+            .find(idle)
+            .or_else(|| in_turn.clone().filter(|_| anything_in_hand).find(busy))
     }
 
-    /// Sends GRABs until `limit` jobs are in hand or no server can take one. With `limit` 1 at
-    /// most one GRAB is out at a time, so the worker never holds a job it is not running.
-    pub(super) fn send_grabs(&mut self, limit: u64) {
+    /// Sends GRABs until `limit` jobs are in hand (besides a `running` one) or no server can
+    /// take one. With `limit` 1 at most one GRAB is out at a time, so the worker never holds
+    /// a job it is not running; beyond that, only servers that keep answering with jobs are
+    /// asked ahead.
+    pub(super) fn send_grabs(&mut self, limit: u64, running: bool) {
         let kind = self.settings.grab.packet_type();
         while self.in_flight() < limit {
-            let Some(index) = self.next_grab_target() else {
+            let Some(index) = self.next_grab_target(running) else {
                 break;
             };
             let session = &mut self.sessions[index];
@@ -134,12 +141,12 @@ impl Worker {
 
     /// Handles every buffered packet until a job is assigned.
     fn next_assignment(&mut self) -> Option<(usize, Assignment)> {
-        while let Some((index, assignment)) = self.stashed.pop_front() {
-            if self
+        while let Some((index, generation, assignment)) = self.stashed.pop_front() {
+            let same_connection = self
                 .sessions
                 .get(index)
-                .is_some_and(|session| session.conn.is_some())
-            {
+                .is_some_and(|session| session.conn.is_some() && session.generation == generation);
+            if same_connection {
                 return Some((index, assignment));
             }
             // Its connection died meanwhile: gearmand has re-queued the job.
@@ -166,7 +173,7 @@ impl Worker {
                 };
                 let kind = packet.kind();
                 let asked = session.cycle.grabs_out() > 0;
-                let step = session.on_packet(kind);
+                let (step, asked_at) = session.on_packet(kind);
                 if kind == PacketType::NoJob && asked {
                     if let Some(callback) = self.callbacks.on_no_job.as_mut() {
                         let addr = &session.addr;
@@ -194,7 +201,8 @@ impl Worker {
                         if !asked {
                             log::warn!("{}: job assigned without a GRAB outstanding", session.addr);
                         }
-                        return Some((index, Assignment::from_packet(packet)));
+                        let assigned_at = asked_at.unwrap_or_else(Instant::now);
+                        return Some((index, Assignment::from_packet(packet, assigned_at)));
                     }
                     Step::ServerError => {
                         let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
@@ -358,8 +366,22 @@ impl Worker {
                     }
                     // Late replies still count: a NO_JOB ends its GRAB (no PRE_SLEEP: the next
                     // work() asks again), a job is kept to run first next time.
-                    if session.on_packet(packet.kind()) == Step::Run {
-                        stashed.push_back((index, Assignment::from_packet(packet)));
+                    let awaiting = session.cycle.grabs_out() > 0;
+                    match session.on_packet(packet.kind()) {
+                        (Step::Run, asked_at) => {
+                            let assigned_at = asked_at.unwrap_or_else(Instant::now);
+                            let assignment = Assignment::from_packet(packet, assigned_at);
+                            stashed.push_back((index, session.generation, assignment));
+                        }
+                        // Perhaps the answer to a GRAB, which then never comes.
+                        (Step::ServerError, _) if awaiting && packet.arg(0) != b"JOB_NOT_FOUND" => {
+                            break Err(Error::Server {
+                                server: session.addr.to_string(),
+                                code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
+                                text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
+                            });
+                        }
+                        _ => {}
                     }
                 });
             session.conn = Some(conn);

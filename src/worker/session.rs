@@ -1,6 +1,7 @@
 //! One server as seen by a worker: its connection, where it is in the grab/sleep cycle, and
 //! its reconnect backoff.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, Step};
@@ -43,8 +44,13 @@ pub(crate) struct Session {
     pub(crate) addr: ServerAddr,
     pub(crate) conn: Option<Connection>,
     pub(crate) cycle: Cycle,
-    /// Since when a GRAB reply is due: the first GRAB out, then the latest reply.
+    /// When each GRAB still out was sent, oldest first (replies come in order).
+    grabs_sent_at: VecDeque<Instant>,
+    /// Since when a GRAB reply is due: the first GRAB out, then the latest reply, then the end
+    /// of the latest job (nothing is read while a handler runs).
     waiting_since: Option<Instant>,
+    /// Counts connects, so a job stashed from an older connection is never run on a new one.
+    pub(crate) generation: u64,
     failures: u32,
     retry_at: Option<Instant>,
     millis: Option<bool>,
@@ -56,7 +62,9 @@ impl Session {
             addr,
             conn: None,
             cycle: Cycle::new(),
+            grabs_sent_at: VecDeque::new(),
             waiting_since: None,
+            generation: 0,
             failures: 0,
             retry_at: None,
             millis: None,
@@ -97,8 +105,8 @@ impl Session {
         }
         conn.flush()?;
         self.conn = Some(conn);
-        self.cycle = Cycle::new();
-        self.waiting_since = None;
+        self.reset_cycle();
+        self.generation += 1;
         self.retry_at = None;
         Ok(())
     }
@@ -108,11 +116,6 @@ impl Session {
         self.conn.is_some() && self.cycle.grabs_out() > 0
     }
 
-    /// True when connected and the worker may send a GRAB here (see [`Cycle::may_grab`]).
-    pub(crate) fn may_grab(&self) -> bool {
-        self.conn.is_some() && self.cycle.may_grab()
-    }
-
     /// True when connected, awake and with nothing out: due for a GRAB.
     pub(crate) fn is_idle_awake(&self) -> bool {
         self.conn.is_some() && self.cycle.is_idle_awake()
@@ -120,23 +123,43 @@ impl Session {
 
     /// A GRAB was queued: its reply is due.
     pub(crate) fn grab_sent(&mut self) {
+        let now = Instant::now();
         if self.cycle.grabs_out() == 0 {
-            self.waiting_since = Some(Instant::now());
+            self.waiting_since = Some(now);
         }
+        self.grabs_sent_at.push_back(now);
         self.cycle.grab_sent();
     }
 
-    /// Feeds a packet from the server to the cycle (see [`Cycle::on_packet`]).
-    pub(crate) fn on_packet(&mut self, kind: PacketType) -> Step {
+    /// Feeds a packet from the server to the cycle (see [`Cycle::on_packet`]); also returns,
+    /// for a reply to a GRAB, when that GRAB was sent (the server's timer for the job it
+    /// assigns started later).
+    pub(crate) fn on_packet(&mut self, kind: PacketType) -> (Step, Option<Instant>) {
         let before = self.cycle.grabs_out();
         let step = self.cycle.on_packet(kind);
         let after = self.cycle.grabs_out();
-        if after == 0 {
-            self.waiting_since = None;
-        } else if after < before {
+        let mut asked_at = None;
+        if after < before {
+            asked_at = self.grabs_sent_at.pop_front();
             self.waiting_since = Some(Instant::now());
         }
-        step
+        if after == 0 {
+            self.waiting_since = None;
+        }
+        (step, asked_at)
+    }
+
+    /// A job just ran, and nothing was read meanwhile: the wait for GRAB replies starts over.
+    pub(crate) fn restart_wait(&mut self) {
+        if self.waiting_since.is_some() {
+            self.waiting_since = Some(Instant::now());
+        }
+    }
+
+    fn reset_cycle(&mut self) {
+        self.cycle = Cycle::new();
+        self.grabs_sent_at.clear();
+        self.waiting_since = None;
     }
 
     /// True when a GRAB reply has been due for longer than `limit`.
@@ -176,8 +199,7 @@ impl Session {
         self.failures = self.failures.saturating_add(1);
         let delay = backoff.delay(self.failures);
         self.retry_at = Some(Instant::now() + delay);
-        self.cycle = Cycle::new();
-        self.waiting_since = None;
+        self.reset_cycle();
         if self.failures == 1 {
             log::warn!("worker lost {}: {error}; retrying in {delay:?}", self.addr);
         } else {
@@ -265,12 +287,13 @@ pub(crate) struct Assignment {
     pub(crate) unique: Vec<u8>,
     pub(crate) reducer: Option<Vec<u8>>,
     pub(crate) workload: Vec<u8>,
-    /// When it arrived (the server's time limit runs from its assignment).
-    pub(crate) received: Instant,
+    /// No later than the server assigned it (its time limit runs from then).
+    pub(crate) assigned_at: Instant,
 }
 
 impl Assignment {
-    pub(crate) fn from_packet(packet: Packet) -> Assignment {
+    /// The job in a JOB_ASSIGN* `packet`, assigned no later than `assigned_at`.
+    pub(crate) fn from_packet(packet: Packet, assigned_at: Instant) -> Assignment {
         let handle = packet.arg(0).to_vec();
         let function = packet.arg(1).to_vec();
         let (unique, reducer) = match packet.kind() {
@@ -284,7 +307,7 @@ impl Assignment {
             unique,
             reducer,
             workload: packet.into_tail(),
-            received: Instant::now(),
+            assigned_at,
         }
     }
 }
