@@ -668,14 +668,21 @@ fn large_payloads_round_trip_intact_in_both_directions() {
         .unique_mode(UniqueMode::Random)
         .build()
         .expect("client");
-    // Sizes around the buffer thresholds: copied through the buffer, and read/written in place.
-    for size in [200 * 1024, 300 * 1024, (1 << 20) + 7, 8 << 20] {
+    // Sizes around the buffer thresholds: copied through the buffer, and read/written in place;
+    // the workload alternately owned by the task and borrowed from the caller.
+    for (round, size) in [200 * 1024, 300 * 1024, (1 << 20) + 7, 8 << 20, 300 * 1024]
+        .into_iter()
+        .enumerate()
+    {
         let payload: Vec<u8> = (0..size)
             .map(|index| (index * 7 + index / 251) as u8)
             .collect();
-        let result = client
-            .do_normal("big_reverse", payload.clone())
-            .expect("large job");
+        let result = if round % 2 == 0 {
+            client.do_normal("big_reverse", &payload)
+        } else {
+            client.do_normal("big_reverse", payload.clone())
+        }
+        .expect("large job");
         assert_eq!(result.len(), size);
         assert!(
             result.iter().rev().eq(payload.iter()),

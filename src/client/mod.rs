@@ -6,6 +6,7 @@ mod router;
 mod task;
 mod task_set;
 mod unique;
+mod workload;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -13,6 +14,7 @@ pub use job::{JobHandle, JobStatus, UniqueJobStatus};
 pub use task::{Priority, Task};
 pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
 pub use unique::UniqueMode;
+pub use workload::Workload;
 
 use crate::error::{AddressError, ArgumentError, Error, ProtocolError, Result};
 use crate::net::{
@@ -479,7 +481,11 @@ impl Client {
     /// assert_eq!(client.do_normal("reverse", "hello")?, b"olleh");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn do_normal(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
+    pub fn do_normal<'w>(
+        &mut self,
+        function: &str,
+        workload: impl Into<Workload<'w>>,
+    ) -> Result<Vec<u8>> {
         self.do_task(Task::new(function, workload))
     }
 
@@ -493,7 +499,11 @@ impl Client {
     /// assert_eq!(result, b"tnegru");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn do_high(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
+    pub fn do_high<'w>(
+        &mut self,
+        function: &str,
+        workload: impl Into<Workload<'w>>,
+    ) -> Result<Vec<u8>> {
         self.do_task(Task::new(function, workload).priority(Priority::High))
     }
 
@@ -507,7 +517,11 @@ impl Client {
     /// assert_eq!(result, b"revenehw");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn do_low(&mut self, function: &str, workload: impl Into<Vec<u8>>) -> Result<Vec<u8>> {
+    pub fn do_low<'w>(
+        &mut self,
+        function: &str,
+        workload: impl Into<Workload<'w>>,
+    ) -> Result<Vec<u8>> {
         self.do_task(Task::new(function, workload).priority(Priority::Low))
     }
 
@@ -552,10 +566,10 @@ impl Client {
     /// println!("queued as {handle}");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn do_background(
+    pub fn do_background<'w>(
         &mut self,
         function: &str,
-        workload: impl Into<Vec<u8>>,
+        workload: impl Into<Workload<'w>>,
     ) -> Result<JobHandle> {
         self.submit_background(Task::new(function, workload))
     }
@@ -570,10 +584,10 @@ impl Client {
     /// println!("queued as {handle}");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn do_high_background(
+    pub fn do_high_background<'w>(
         &mut self,
         function: &str,
-        workload: impl Into<Vec<u8>>,
+        workload: impl Into<Workload<'w>>,
     ) -> Result<JobHandle> {
         self.submit_background(Task::new(function, workload).priority(Priority::High))
     }
@@ -588,10 +602,10 @@ impl Client {
     /// println!("queued as {handle}");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn do_low_background(
+    pub fn do_low_background<'w>(
         &mut self,
         function: &str,
-        workload: impl Into<Vec<u8>>,
+        workload: impl Into<Workload<'w>>,
     ) -> Result<JobHandle> {
         self.submit_background(Task::new(function, workload).priority(Priority::Low))
     }
@@ -612,10 +626,10 @@ impl Client {
     /// println!("scheduled as {handle}");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn schedule(
+    pub fn schedule<'w>(
         &mut self,
         function: &str,
-        workload: impl Into<Vec<u8>>,
+        workload: impl Into<Workload<'w>>,
         when: SystemTime,
     ) -> Result<JobHandle> {
         self.submit_background(Task::new(function, workload).run_at(when))

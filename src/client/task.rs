@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::job::JobHandle;
+use super::workload::Workload;
 use crate::protocol::PacketType;
 
 /// Job priority. gearmand hands out HIGH before NORMAL before LOW, FIFO within one priority.
@@ -59,7 +60,7 @@ pub(crate) struct Callbacks<'a> {
 /// ```
 pub struct Task<'a> {
     pub(crate) function: Vec<u8>,
-    pub(crate) workload: Vec<u8>,
+    pub(crate) workload: Workload<'a>,
     pub(crate) unique: Option<Vec<u8>>,
     pub(crate) priority: Priority,
     pub(crate) background: bool,
@@ -88,16 +89,21 @@ impl fmt::Debug for Task<'_> {
 }
 
 impl<'a> Task<'a> {
-    /// A foreground task at normal priority. The workload is taken as bytes, never re-encoded.
-    /// Names are checked when the task is submitted, not here.
+    /// A foreground task at normal priority. The workload is taken as bytes, never re-encoded:
+    /// owned values are moved in, borrowed ones (`&[u8]`, `&str`, `&Vec<u8>` ...) are sent
+    /// from the caller's buffer without a copy (see [`Workload`]). Names are checked when the
+    /// task is submitted, not here.
     ///
     /// ```
     /// use gearman_sync::Task;
     /// let task = Task::new("resize", vec![0xff, 0xd8, 0xff]);
     /// assert_eq!(task.function(), b"resize");
     /// assert_eq!(task.workload(), [0xff, 0xd8, 0xff]);
+    /// let big = vec![7u8; 1 << 20];
+    /// let borrowed = Task::new("checksum", &big); // no copy
+    /// assert_eq!(borrowed.workload().len(), big.len());
     /// ```
-    pub fn new(function: impl Into<Vec<u8>>, workload: impl Into<Vec<u8>>) -> Task<'a> {
+    pub fn new(function: impl Into<Vec<u8>>, workload: impl Into<Workload<'a>>) -> Task<'a> {
         Task {
             function: function.into(),
             workload: workload.into(),
