@@ -324,6 +324,7 @@ impl ClientBuilder {
         Ok(Client {
             pool: ConnectionPool::new(servers, pool),
             settings: self.settings,
+            spare_tables: None,
         })
     }
 }
@@ -347,6 +348,8 @@ impl ClientBuilder {
 pub struct Client {
     pool: ConnectionPool,
     settings: Settings,
+    /// A finished task set's tables, for the next one.
+    spare_tables: Option<task_set::Tables>,
 }
 
 impl Client {

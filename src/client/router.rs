@@ -75,6 +75,19 @@ impl Router {
         }
     }
 
+    /// Empties the tables for a new task set over `servers` connections, keeping their memory
+    /// (a client running one job after another allocates them once).
+    pub(crate) fn reset(&mut self, servers: usize) {
+        self.slots.clear();
+        self.awaiting_created.resize_with(servers, VecDeque::new);
+        self.awaiting_created.iter_mut().for_each(VecDeque::clear);
+        self.by_handle.resize_with(servers, HashMap::new);
+        self.by_handle.iter_mut().for_each(HashMap::clear);
+        self.outstanding.clear();
+        self.outstanding.resize(servers, 0);
+        self.open = 0;
+    }
+
     /// Adds an idle task and returns its id.
     pub(crate) fn push(&mut self, background: bool) -> usize {
         self.slots.push(Slot {
@@ -436,6 +449,45 @@ mod tests {
 
     fn reply(kind: PacketType, args: &[&[u8]]) -> Packet {
         Packet::new(Magic::Response, kind, args).expect("packet")
+    }
+
+    #[test]
+    fn a_reset_router_forgets_everything_but_its_memory() {
+        let mut router = Router::new(1);
+        let old = router.push(false);
+        router.submitted(old, 0);
+        let waiting = router.push(false);
+        router.submitted(waiting, 0);
+        assert_eq!(
+            router.route(0, &reply(PacketType::JobCreated, &[b"H:1"])),
+            Route::Created {
+                id: old,
+                background: false
+            }
+        );
+        router.reset(2);
+        assert_eq!((router.len(), router.open(), router.servers()), (0, 0, 2));
+        assert!(!router.has_open(0) && !router.owes_replies(0));
+        router.check().expect("consistent");
+        // Replies for the tasks of before are nobody's now.
+        assert_eq!(
+            router.route(0, &reply(PacketType::WorkComplete, &[b"H:1", b""])),
+            Route::Stale
+        );
+        assert_eq!(
+            router.route(0, &reply(PacketType::JobCreated, &[b"H:2"])),
+            Route::Unrouted(PacketType::JobCreated)
+        );
+        let fresh = router.push(true);
+        router.submitted(fresh, 1);
+        assert_eq!(
+            router.route(1, &reply(PacketType::JobCreated, &[b"H:3"])),
+            Route::Created {
+                id: fresh,
+                background: true
+            }
+        );
+        assert_eq!(router.open(), 0);
     }
 
     #[test]

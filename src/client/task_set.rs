@@ -166,21 +166,37 @@ struct Entry<'a> {
 pub struct TaskSet<'c, 'a> {
     client: &'c mut Client,
     entries: Vec<Entry<'a>>,
+    tables: Tables,
+    reported: usize,
+    since_pump: usize,
+}
+
+/// A task set's bookkeeping that holds no task: lent by the client and given back on drop, so
+/// one job after another (`do_task`) does not allocate it each time.
+#[derive(Debug, Default)]
+pub(crate) struct Tables {
     router: Router,
     /// Per server, the pool's connection generation the router's open tasks were sent on.
     generations: Vec<Option<u64>>,
     finished: Vec<usize>,
-    reported: usize,
-    since_pump: usize,
     scratch_servers: Vec<usize>,
     scratch_ready: Vec<bool>,
+}
+
+impl Tables {
+    fn reset(&mut self, servers: usize) {
+        self.router.reset(servers);
+        self.generations.clear();
+        self.generations.resize(servers, None);
+        self.finished.clear();
+    }
 }
 
 impl fmt::Debug for TaskSet<'_, '_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TaskSet")
             .field("tasks", &self.entries.len())
-            .field("open", &self.router.open())
+            .field("open", &self.tables.router.open())
             .finish_non_exhaustive()
     }
 }
@@ -194,16 +210,14 @@ const BATCH_WRITE: usize = 64 * 1024;
 impl<'c, 'a> TaskSet<'c, 'a> {
     pub(crate) fn new(client: &'c mut Client) -> TaskSet<'c, 'a> {
         let servers = client.pool.len();
+        let mut tables = client.spare_tables.take().unwrap_or_default();
+        tables.reset(servers);
         TaskSet {
             client,
             entries: Vec::new(),
-            router: Router::new(servers),
-            generations: vec![None; servers],
-            finished: Vec::new(),
+            tables,
             reported: 0,
             since_pump: 0,
-            scratch_servers: Vec::new(),
-            scratch_ready: Vec::new(),
         }
     }
 
@@ -227,7 +241,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let id = self.prepare(task)?;
         if let Err(error) = self.submit(id) {
             self.entries.pop();
-            self.router.pop_idle();
+            self.tables.router.pop_idle();
             return Err(error);
         }
         self.since_pump += 1;
@@ -259,7 +273,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// ```
     pub fn add_tasks(&mut self, tasks: impl IntoIterator<Item = Task<'a>>) -> Result<Vec<TaskId>> {
         let mut ids = Vec::new();
-        let mut dirty = vec![false; self.router.servers()];
+        let mut dirty = vec![false; self.tables.router.servers()];
         let mut result = Ok(());
         for task in tasks {
             let id = match self.prepare(task) {
@@ -273,12 +287,12 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 Ok(server) => server,
                 Err(error) => {
                     self.entries.pop();
-                    self.router.pop_idle();
+                    self.tables.router.pop_idle();
                     result = Err(error);
                     break;
                 }
             };
-            self.router.submitted(id, server);
+            self.tables.router.submitted(id, server);
             dirty[server] = true;
             ids.push(TaskId(id));
             let full = self
@@ -316,7 +330,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 .unwrap_or_default(),
         };
         crate::protocol::validate::unique(&unique)?;
-        let id = self.router.push(task.background);
+        let id = self.tables.router.push(task.background);
         self.entries.push(Entry {
             task,
             function: wire_function,
@@ -412,7 +426,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             };
             match flushed {
                 Ok(()) => {
-                    self.router.submitted(id, server);
+                    self.tables.router.submitted(id, server);
                     return Ok(());
                 }
                 Err(error) => self.fail_server(server, error),
@@ -446,7 +460,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let deadline = Instant::now() + timeout;
         loop {
             self.dispatch_all_buffered();
-            if self.router.open() == 0 {
+            if self.tables.router.open() == 0 {
                 break;
             }
             let now = Instant::now();
@@ -456,19 +470,19 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             self.pump(Some(deadline - now))?;
         }
         let mut summary = WaitSummary::default();
-        for &id in &self.finished[self.reported..] {
+        for &id in &self.tables.finished[self.reported..] {
             if self.entries[id].succeeded {
                 summary.completed.push(TaskId(id));
             } else {
                 summary.failed.push(TaskId(id));
             }
         }
-        self.reported = self.finished.len();
-        if self.router.open() > 0 {
+        self.reported = self.tables.finished.len();
+        if self.tables.router.open() > 0 {
             summary.timed_out = (0..self.entries.len())
                 .filter(|&id| {
                     matches!(
-                        self.router.state(id),
+                        self.tables.router.state(id),
                         State::AwaitingCreated | State::Running
                     )
                 })
@@ -498,8 +512,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let mut ended = 0;
         for id in 0..self.entries.len() {
             let waited = self.entries[id].submitted.elapsed();
-            let server = self.router.server(id);
-            let error = match self.router.abandon(id) {
+            let server = self.tables.router.server(id);
+            let error = match self.tables.router.abandon(id) {
                 State::AwaitingCreated => Error::SubmitUnconfirmed {
                     server: self.server_name(server),
                     reason: format!("no JOB_CREATED after {waited:?}"),
@@ -565,12 +579,18 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn handle(&self, id: TaskId) -> Option<JobHandle> {
-        let handle = self.router.handle(self.entries.get(id.0).map(|_| id.0)?);
+        let handle = self
+            .tables
+            .router
+            .handle(self.entries.get(id.0).map(|_| id.0)?);
         if handle.is_empty() {
             return None;
         }
         Some(JobHandle::new(
-            self.client.pool.server(self.router.server(id.0)).clone(),
+            self.client
+                .pool
+                .server(self.tables.router.server(id.0))
+                .clone(),
             handle.to_vec(),
         ))
     }
@@ -611,16 +631,17 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn open(&self) -> usize {
-        self.router.open()
+        self.tables.router.open()
     }
 
     /// Polls the connections that have open tasks, reads what is readable and dispatches it.
     /// With one such connection the wait is the read itself.
     fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let mut open = (0..self.router.servers()).filter(|&server| self.router.has_open(server));
+        let mut open =
+            (0..self.tables.router.servers()).filter(|&server| self.tables.router.has_open(server));
         if let (Some(server), None) = (open.next(), open.next()) {
             self.check_connection(server);
-            if !self.router.has_open(server) {
+            if !self.tables.router.has_open(server) {
                 return Ok(()); // ended, or sent elsewhere again: the caller looks afresh
             }
             let deadline = timeout.map(|timeout| Instant::now() + timeout);
@@ -634,8 +655,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             }
         }
         let mut progress = false;
-        for server in 0..self.router.servers() {
-            if !self.router.has_open(server) {
+        for server in 0..self.tables.router.servers() {
+            if !self.tables.router.has_open(server) {
                 continue;
             }
             self.check_connection(server);
@@ -659,16 +680,17 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         if progress {
             return Ok(());
         }
-        self.scratch_servers.clear();
-        let router = &self.router;
-        self.scratch_servers
+        self.tables.scratch_servers.clear();
+        let router = &self.tables.router;
+        self.tables
+            .scratch_servers
             .extend((0..router.servers()).filter(|&server| router.has_open(server)));
-        let mut ready = std::mem::take(&mut self.scratch_ready);
-        let mut indices = Vec::with_capacity(self.scratch_servers.len());
+        let mut ready = std::mem::take(&mut self.tables.scratch_ready);
+        let mut indices = Vec::with_capacity(self.tables.scratch_servers.len());
         let polled = {
             let pool = &self.client.pool;
-            let mut streams = Vec::with_capacity(self.scratch_servers.len());
-            for &server in &self.scratch_servers {
+            let mut streams = Vec::with_capacity(self.tables.scratch_servers.len());
+            for &server in &self.tables.scratch_servers {
                 if let Some(stream) = pool.stream(server) {
                     indices.push(server);
                     streams.push(stream);
@@ -693,13 +715,13 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 Err(error) => self.fail_server(server, error),
             }
         }
-        self.scratch_ready = ready;
+        self.tables.scratch_ready = ready;
         Ok(())
     }
 
     fn dispatch_all_buffered(&mut self) {
-        for server in 0..self.router.servers() {
-            if self.router.has_open(server) {
+        for server in 0..self.tables.router.servers() {
+            if self.tables.router.has_open(server) {
                 self.dispatch_buffered(server);
             }
         }
@@ -724,7 +746,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     }
 
     fn handle_packet(&mut self, server: usize, packet: Packet) {
-        match self.router.route(server, &packet) {
+        match self.tables.router.route(server, &packet) {
             Route::Created { id, background } => {
                 if !background && self.entries[id].task.callbacks.on_created.is_none() {
                     return; // a running foreground task nobody asked a handle for
@@ -824,7 +846,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         if let Some(callback) = self.entries[id].task.callbacks.on_fail.as_mut() {
             callback();
         }
-        let handle = String::from_utf8_lossy(self.router.handle(id)).into_owned();
+        let handle = String::from_utf8_lossy(self.tables.router.handle(id)).into_owned();
         self.finish(id, TaskOutcome::Failed(Error::JobFailed { handle }));
     }
 
@@ -832,7 +854,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         let entry = &mut self.entries[id];
         entry.succeeded = !matches!(outcome, TaskOutcome::Failed(_));
         entry.outcome = Some(outcome);
-        self.finished.push(id);
+        self.tables.finished.push(id);
     }
 
     /// Ends the tasks sent on an earlier connection to `server` when the pool has closed or
@@ -840,15 +862,15 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// that replies on the new connection are never matched with them.
     fn check_connection(&mut self, server: usize) {
         let current = self.client.pool.generation(server);
-        let owed = self.router.has_open(server) || self.router.owes_replies(server);
-        if owed && current != self.generations[server] {
+        let owed = self.tables.router.has_open(server) || self.tables.router.owes_replies(server);
+        if owed && current != self.tables.generations[server] {
             let reason = match current {
                 Some(_) => "the connection was replaced".to_owned(),
                 None => "the connection was closed".to_owned(),
             };
             self.connection_gone(server, &reason);
         }
-        self.generations[server] = current;
+        self.tables.generations[server] = current;
     }
 
     /// Drops a failed connection and deals honestly with every task that depended on it: a
@@ -857,7 +879,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// connection); the others end with [`Error::SubmitUnconfirmed`] or [`Error::JobLost`].
     fn fail_server(&mut self, server: usize, error: Error) {
         self.client.pool.mark_failed(server, &error);
-        self.generations[server] = None;
+        self.tables.generations[server] = None;
         self.connection_gone(server, &error.to_string());
     }
 
@@ -865,7 +887,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// [`fail_server`](TaskSet::fail_server) for what happens to them).
     fn connection_gone(&mut self, server: usize, reason: &str) {
         let name = self.server_name(server);
-        for (id, state) in self.router.connection_lost(server) {
+        for (id, state) in self.tables.router.connection_lost(server) {
             if self.take_retry(id) {
                 if self.entries[id].task.unique.is_none() {
                     if let Some(fresh) = UniqueMode::Random.generate(b"", b"") {
@@ -882,7 +904,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 },
                 _ => Error::JobLost {
                     server: name.clone(),
-                    handle: String::from_utf8_lossy(self.router.handle(id)).into_owned(),
+                    handle: String::from_utf8_lossy(self.tables.router.handle(id)).into_owned(),
                     reason: reason.to_owned(),
                 },
             };
@@ -899,10 +921,11 @@ impl Drop for TaskSet<'_, '_> {
     /// Connections that still owe a `JOB_CREATED` or `ERROR` to a task that gave up waiting
     /// are closed, so a later request can never be matched with that stale reply.
     fn drop(&mut self) {
-        for server in 0..self.router.servers() {
-            if self.router.owes_replies(server) {
+        for server in 0..self.tables.router.servers() {
+            if self.tables.router.owes_replies(server) {
                 self.client.pool.discard(server);
             }
         }
+        self.client.spare_tables = Some(std::mem::take(&mut self.tables));
     }
 }
