@@ -86,7 +86,7 @@ impl GrabMode {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExceptionMode {
     /// Send `WORK_EXCEPTION` with the data (the default; this crate's `Client` asks for
-    /// exceptions, so it receives them as [`Error::JobException`]).
+    /// exceptions, so it receives them as [`Error::JobException`](crate::Error::JobException)).
     #[default]
     Exception,
     /// Send the data as `WORK_WARNING`, then a plain `WORK_FAIL`, which every client handles.
@@ -349,7 +349,7 @@ impl WorkerBuilder {
 
     /// Checks the settings and builds the worker (no connection is opened yet).
     ///
-    /// Fails with [`Error::Address`] for a bad server address and [`Error::InvalidArgument`]
+    /// Fails with [`Error::Address`](crate::Error::Address) for a bad server address and [`Error::InvalidArgument`](crate::Error::InvalidArgument)
     /// for a bad client ID or prefix.
     ///
     /// ```
@@ -497,7 +497,7 @@ impl Worker {
     /// Registers `name`, run by `handler` (`CAN_DO`). Replaces an ability of the same name.
     ///
     /// Sent at once on open connections and on every later (re)connect. An invalid name is
-    /// refused with [`Error::InvalidArgument`]; a server whose write fails is dropped and
+    /// refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument); a server whose write fails is dropped and
     /// reconnected later, not reported here.
     ///
     /// ```
@@ -525,7 +525,7 @@ impl Worker {
     /// enforces the limit too: a handler that returns after the limit has its result replaced
     /// by `WORK_FAIL`, and [`Job`] calls after the limit keep working but
     /// [`Job::is_expired`] turns true. A running closure cannot be interrupted: long handlers
-    /// should check [`Job::time_left`]. A zero limit is refused with [`Error::InvalidArgument`].
+    /// should check [`Job::time_left`]. A zero limit is refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     ///
     /// ```
     /// use std::time::Duration;
@@ -732,7 +732,7 @@ impl Worker {
     /// Blocks the calling thread: while idle it waits in one `poll(2)` over all servers,
     /// waking at least every 200 ms to notice a [`StopHandle`]. Lost servers are reconnected
     /// with backoff, so connection problems are not returned; the only error is
-    /// [`Error::InvalidArgument`] when no ability is registered. Before returning it makes
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no ability is registered. Before returning it makes
     /// sure every server received the results sent (an ECHO round trip, 1 s in all at most).
     ///
     /// ```no_run
@@ -794,7 +794,7 @@ impl Worker {
     ///
     /// A GRAB that is already out when the time is up is still answered (within one more
     /// second), and a job it brings is run, so no job is left assigned to an idle worker.
-    /// Fails with [`Error::InvalidArgument`] when no ability is registered.
+    /// Fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no ability is registered.
     ///
     /// ```no_run
     /// use std::time::Duration;
