@@ -94,9 +94,8 @@ impl Cycle {
         self.sleeping = true;
     }
 
-    /// Marks the connection awake without a NOOP: after a new CAN_DO (which does not wake a
-    /// sleeping worker on the server's side), or when a late NO_JOB is not answered by
-    /// PRE_SLEEP; the worker asks again itself.
+    /// Marks the connection awake without a NOOP, after a new CAN_DO (which does not wake a
+    /// sleeping worker on the server's side): the worker asks again itself.
     pub(crate) fn wake(&mut self) {
         self.sleeping = false;
     }

@@ -205,17 +205,7 @@ impl Worker {
                         return Some((index, Assignment::from_packet(packet, assigned_at)));
                     }
                     Step::ServerError => {
-                        let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
-                        let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
-                        log::warn!("{}: server error {code}: {text}", session.addr);
-                        // JOB_NOT_FOUND answers a late result; any other error while a GRAB
-                        // is out may be its answer, and the connection would wait forever.
-                        if session.awaiting_reply() && code != "JOB_NOT_FOUND" {
-                            let error = Error::Server {
-                                server: session.addr.to_string(),
-                                code,
-                                text,
-                            };
+                        if let Some(error) = session.fatal_server_error(&packet, asked) {
                             session.fail(&error, &self.settings.backoff);
                             break;
                         }
@@ -373,13 +363,10 @@ impl Worker {
                             let assignment = Assignment::from_packet(packet, assigned_at);
                             stashed.push_back((index, session.generation, assignment));
                         }
-                        // Perhaps the answer to a GRAB, which then never comes.
-                        (Step::ServerError, _) if awaiting && packet.arg(0) != b"JOB_NOT_FOUND" => {
-                            break Err(Error::Server {
-                                server: session.addr.to_string(),
-                                code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
-                                text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
-                            });
+                        (Step::ServerError, _) => {
+                            if let Some(error) = session.fatal_server_error(&packet, awaiting) {
+                                break Err(error);
+                            }
                         }
                         _ => {}
                     }

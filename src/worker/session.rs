@@ -149,6 +149,20 @@ impl Session {
         (step, asked_at)
     }
 
+    /// Logs an ERROR packet from the server and returns the error that ends the connection
+    /// when it may be the answer to a GRAB that is out (`awaiting`): that GRAB's reply would
+    /// never come. JOB_NOT_FOUND answers a late result and is only logged.
+    pub(crate) fn fatal_server_error(&self, packet: &Packet, awaiting: bool) -> Option<Error> {
+        let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
+        let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
+        log::warn!("{}: server error {code}: {text}", self.addr);
+        (awaiting && code != "JOB_NOT_FOUND").then(|| Error::Server {
+            server: self.addr.to_string(),
+            code,
+            text,
+        })
+    }
+
     /// A job just ran, and nothing was read meanwhile: the wait for GRAB replies starts over.
     pub(crate) fn restart_wait(&mut self) {
         if self.waiting_since.is_some() {
