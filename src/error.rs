@@ -230,6 +230,14 @@ fn list_failures(failures: &[ServerFailure]) -> String {
         .join("; ")
 }
 
+/// `": text"` for a failure that came with a warning's text.
+fn failure_text(warning: &Option<Vec<u8>>) -> String {
+    match warning {
+        Some(text) => format!(": {}", String::from_utf8_lossy(text)),
+        None => String::new(),
+    }
+}
+
 /// Every error this crate returns.
 ///
 /// The variants separate what a caller must handle differently: input refused before sending
@@ -243,7 +251,7 @@ fn list_failures(failures: &[ServerFailure]) -> String {
 /// let mut client = Client::new("127.0.0.1:4730")?;
 /// match client.do_normal("reverse", "hello") {
 ///     Ok(result) => println!("{}", String::from_utf8_lossy(&result)),
-///     Err(Error::JobFailed { handle }) => eprintln!("job {handle} failed"),
+///     Err(Error::JobFailed { handle, .. }) => eprintln!("job {handle} failed"),
 ///     Err(error) if error.may_have_been_submitted() => eprintln!("unknown fate: {error}"),
 ///     Err(error) if error.is_timeout() => eprintln!("too slow: {error}"),
 ///     Err(error) => return Err(error),
@@ -323,10 +331,14 @@ pub enum Error {
         reason: String,
     },
     /// The job ran and the worker reported `WORK_FAIL` (or it was cancelled / out of retries).
-    #[error("job {handle} failed")]
+    #[error("job {handle} failed{}", failure_text(.warning))]
     JobFailed {
         /// The job handle.
         handle: String,
+        /// The data of the last `WORK_WARNING` before the `WORK_FAIL`: the error text of a
+        /// gearman-sync worker under its default
+        /// [`ExceptionMode::WarningThenFail`](crate::worker::ExceptionMode).
+        warning: Option<Vec<u8>>,
     },
     /// The worker reported `WORK_EXCEPTION` with data.
     #[error("job {handle} raised an exception: {}", String::from_utf8_lossy(.data))]
@@ -366,7 +378,7 @@ impl Error {
     /// use gearman_sync::Error;
     /// let error = Error::Timeout { during: "waiting for the job", after: Duration::from_secs(60) };
     /// assert!(error.is_timeout());
-    /// assert!(!Error::JobFailed { handle: "H:vm:1".into() }.is_timeout());
+    /// assert!(!Error::JobFailed { handle: "H:vm:1".into(), warning: None }.is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })

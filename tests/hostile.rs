@@ -537,7 +537,7 @@ fn cases() -> Vec<(&'static str, Script, Check, Duration)> {
             |addr| {
                 expect_err(
                     client(addr).do_normal("f", "x"),
-                    |e| matches!(e, Error::JobFailed { handle } if handle == "H:fake:1"),
+                    |e| matches!(e, Error::JobFailed { handle, .. } if handle == "H:fake:1"),
                 )
             },
             second,

@@ -68,7 +68,7 @@ impl TaskOutcome {
     /// ```
     /// use gearman_sync::{Error, TaskOutcome};
     /// assert_eq!(TaskOutcome::Completed(b"olleh".to_vec()).into_result()?, b"olleh");
-    /// let failed = TaskOutcome::Failed(Error::JobFailed { handle: "H:vm:1".into() });
+    /// let failed = TaskOutcome::Failed(Error::JobFailed { handle: "H:vm:1".into(), warning: None });
     /// assert!(matches!(failed.into_result(), Err(Error::JobFailed { .. })));
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
@@ -126,6 +126,8 @@ struct Entry<'a> {
     function: Vec<u8>,
     unique: Vec<u8>,
     attempts: u32,
+    /// The data of the latest WORK_WARNING of the current attempt.
+    last_warning: Option<Vec<u8>>,
     submitted: Instant,
     outcome: Option<TaskOutcome>,
     /// The task ended well (completed, or created in the background).
@@ -336,6 +338,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             function: wire_function,
             unique,
             attempts: 0,
+            last_warning: None,
             submitted: Instant::now(),
             outcome: None,
             succeeded: false,
@@ -375,6 +378,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             Ok(()) => {
                 let entry = &mut self.entries[id];
                 entry.attempts += 1;
+                entry.last_warning = None;
                 entry.submitted = Instant::now();
                 Ok(server)
             }
@@ -768,9 +772,11 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 }
             }
             Route::Warning(id) => {
-                if let Some(callback) = self.entries[id].task.callbacks.on_warning.as_mut() {
+                let entry = &mut self.entries[id];
+                if let Some(callback) = entry.task.callbacks.on_warning.as_mut() {
                     callback(packet.arg(1));
                 }
+                entry.last_warning = Some(packet.into_tail());
             }
             Route::Status(id) => {
                 if let Some(callback) = self.entries[id].task.callbacks.on_status.as_mut() {
@@ -847,7 +853,11 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             callback();
         }
         let handle = String::from_utf8_lossy(self.tables.router.handle(id)).into_owned();
-        self.finish(id, TaskOutcome::Failed(Error::JobFailed { handle }));
+        let warning = self.entries[id].last_warning.take();
+        self.finish(
+            id,
+            TaskOutcome::Failed(Error::JobFailed { handle, warning }),
+        );
     }
 
     fn finish(&mut self, id: usize, outcome: TaskOutcome) {

@@ -57,6 +57,40 @@ impl<E: std::error::Error> From<E> for JobError {
 /// ```
 pub type JobResult = Result<Vec<u8>, JobError>;
 
+/// Who enforces an ability's time limit (see [`Ability::timeout`] and
+/// [`Ability::server_timeout`]).
+///
+/// Pick [`TimeLimitMode::Worker`] (what [`Ability::timeout`] and
+/// [`Worker::add_ability_with_timeout`](crate::Worker::add_ability_with_timeout) give): the
+/// client hears of an overrun exactly once, when the handler returns. Pick
+/// [`TimeLimitMode::Server`] only when another worker should get the job while a stuck handler
+/// still runs, and only with gearmand started with `--job-retries N`: without it gearmand
+/// re-queues an overrunning job forever and a foreground client never hears of it.
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_sync::worker::{Ability, TimeLimitMode};
+/// let ability = Ability::new("resize", |job| Ok(job.workload().to_vec()))
+///     .timeout(Duration::from_secs(30));
+/// assert_eq!(ability.time_limit_mode(), Some(TimeLimitMode::Worker));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeLimitMode {
+    /// Only the worker enforces the limit: it registers a plain `CAN_DO`, and a handler that
+    /// returns after its limit has its result replaced by a failure with the text `time limit
+    /// of ... exceeded`, reported as the worker's [`ExceptionMode`](crate::worker::ExceptionMode)
+    /// says (by default `WORK_WARNING` with the text, then `WORK_FAIL`). The job runs once.
+    Worker,
+    /// gearmand enforces it too (`CAN_DO_TIMEOUT`): at the limit it takes the job back and
+    /// queues it again for any worker, counting a retry; this worker's late result is answered
+    /// with `ERROR JOB_NOT_FOUND` and dropped. Only `gearmand --job-retries N` ever ends such a
+    /// job (the client then gets `WORK_FAIL`). If the re-queued job comes back to this worker,
+    /// it fails it at once instead of running it again, so one worker never loops on it.
+    /// gearmand 1.1.20's timer is also unreliable: a second job taken right after a first may
+    /// never be timed (PROTOCOL.md 3.7).
+    Server,
+}
+
 pub(crate) type Handler = Box<dyn FnMut(&mut Job<'_>) -> JobResult + Send>;
 pub(crate) type AfterComplete = Box<dyn FnMut(&Job<'_>, &[u8]) + Send>;
 
@@ -77,6 +111,7 @@ pub struct Ability {
     pub(crate) name: Vec<u8>,
     pub(crate) handler: Handler,
     pub(crate) timeout: Option<Duration>,
+    pub(crate) limit_mode: TimeLimitMode,
     pub(crate) after_complete: Option<AfterComplete>,
 }
 
@@ -85,6 +120,7 @@ impl fmt::Debug for Ability {
         f.debug_struct("Ability")
             .field("name", &String::from_utf8_lossy(&self.name))
             .field("timeout", &self.timeout)
+            .field("limit_mode", &self.limit_mode)
             .finish_non_exhaustive()
     }
 }
@@ -107,12 +143,15 @@ impl Ability {
             name: name.into(),
             handler: Box::new(handler),
             timeout: None,
+            limit_mode: TimeLimitMode::Worker,
             after_complete: None,
         }
     }
 
-    /// A run-time limit: registered with `CAN_DO_TIMEOUT` and also enforced by the worker (see
-    /// [`Worker::add_ability_with_timeout`](crate::Worker::add_ability_with_timeout)).
+    /// A run-time limit enforced by the worker alone ([`TimeLimitMode::Worker`], the
+    /// recommended mode): the server is sent a plain `CAN_DO`, and a handler that returns after
+    /// `limit` has its result replaced by a failure naming the limit. A running closure cannot
+    /// be interrupted: long handlers should check [`Job::time_left`](crate::Job::time_left).
     ///
     /// ```
     /// use std::time::Duration;
@@ -123,6 +162,24 @@ impl Ability {
     /// ```
     pub fn timeout(mut self, limit: Duration) -> Ability {
         self.timeout = Some(limit);
+        self.limit_mode = TimeLimitMode::Worker;
+        self
+    }
+
+    /// A run-time limit registered with gearmand (`CAN_DO_TIMEOUT`) and enforced by the worker
+    /// too ([`TimeLimitMode::Server`]): read its caveats first; it needs `gearmand
+    /// --job-retries N` to ever end a job that always overruns.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::worker::{Ability, TimeLimitMode};
+    /// let ability = Ability::new("thumbnail", |job| Ok(job.workload().to_vec()))
+    ///     .server_timeout(Duration::from_secs(30));
+    /// assert_eq!(ability.time_limit_mode(), Some(TimeLimitMode::Server));
+    /// ```
+    pub fn server_timeout(mut self, limit: Duration) -> Ability {
+        self.timeout = Some(limit);
+        self.limit_mode = TimeLimitMode::Server;
         self
     }
 
@@ -161,5 +218,25 @@ impl Ability {
     /// ```
     pub fn time_limit(&self) -> Option<Duration> {
         self.timeout
+    }
+
+    /// Who enforces the time limit, if there is one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::worker::{Ability, TimeLimitMode};
+    /// let ability = Ability::new("echo", |job| Ok(job.workload().to_vec()));
+    /// assert_eq!(ability.time_limit_mode(), None);
+    /// let ability = ability.server_timeout(Duration::from_secs(5));
+    /// assert_eq!(ability.time_limit_mode(), Some(TimeLimitMode::Server));
+    /// ```
+    pub fn time_limit_mode(&self) -> Option<TimeLimitMode> {
+        self.timeout.map(|_| self.limit_mode)
+    }
+
+    /// The limit to register with `CAN_DO_TIMEOUT`, if the server enforces one.
+    pub(crate) fn server_limit(&self) -> Option<Duration> {
+        self.timeout
+            .filter(|_| self.limit_mode == TimeLimitMode::Server)
     }
 }

@@ -8,6 +8,12 @@
 //! guess, and a lightly loaded worker saves a GRAB/NO_JOB round trip per job. Every
 //! [`PROBE_EVERY`]th job after a wake-up is followed by a GRAB anyway, so a queue that filled
 //! up meanwhile is noticed and served by pipelined GRABs again.
+//!
+//! The cycle also counts *empty wake-ups*: a NOOP whose GRAB was answered with NO_JOB. One or
+//! two are normal (gearmand wakes every sleeper for one job, and only one wins it); many in a
+//! row are gearmand 1.1.x's NOOP/NO_JOB storm (PRE_SLEEP sees a runnable job that GRAB does
+//! not, see the worker docs), which the session answers by waiting longer and longer before
+//! it GRABs after such a NOOP ([`Cycle::empty_wakes`]).
 
 use crate::protocol::PacketType;
 
@@ -42,6 +48,8 @@ pub(crate) struct Cycle {
     busy: bool,
     /// Jobs left to follow by PRE_SLEEP before the next probing GRAB.
     sleeps_left: u8,
+    /// NOOPs in a row whose GRAB was answered with NO_JOB (reset by a job).
+    empty_wakes: u32,
 }
 
 impl Default for Cycle {
@@ -59,7 +67,19 @@ impl Cycle {
             woken: false,
             busy: true,
             sleeps_left: PROBE_EVERY,
+            empty_wakes: 0,
         }
+    }
+
+    /// NOOPs in a row that brought no job: their GRAB was answered with NO_JOB. A job resets
+    /// the count.
+    pub(crate) fn empty_wakes(&self) -> u32 {
+        self.empty_wakes
+    }
+
+    /// True while PRE_SLEEP is out and no NOOP has come.
+    pub(crate) fn is_sleeping(&self) -> bool {
+        self.sleeping
     }
 
     /// GRABs out without their reply.
@@ -125,7 +145,9 @@ impl Cycle {
             }
             PacketType::NoJob if self.grabs_out > 0 => {
                 self.grabs_out -= 1;
-                self.woken = false;
+                if std::mem::take(&mut self.woken) {
+                    self.empty_wakes = self.empty_wakes.saturating_add(1);
+                }
                 self.busy = false;
                 if self.grabs_out == 0 {
                     Step::PreSleep
@@ -134,6 +156,7 @@ impl Cycle {
                 }
             }
             PacketType::JobAssign | PacketType::JobAssignUniq | PacketType::JobAssignAll => {
+                self.empty_wakes = 0;
                 if self.grabs_out > 0 {
                     self.grabs_out -= 1;
                     // The GRAB sent for a wake-up says nothing about what is left; any other
@@ -382,6 +405,36 @@ mod tests {
         assert_eq!(cycle.on_packet(PacketType::JobAssignUniq), Step::Run);
         assert!(!cycle.sleep_after_job());
         assert!(cycle.may_grab());
+    }
+
+    #[test]
+    fn empty_wake_ups_are_counted_until_a_job() {
+        let mut cycle = Cycle::new();
+        cycle.grab_sent();
+        assert_eq!(cycle.on_packet(PacketType::NoJob), Step::PreSleep);
+        assert_eq!(
+            cycle.empty_wakes(),
+            0,
+            "the first NO_JOB followed no wake-up"
+        );
+        for expected in 1..=3 {
+            cycle.slept();
+            assert_eq!(cycle.on_packet(PacketType::Noop), Step::Wake);
+            cycle.grab_sent();
+            assert_eq!(cycle.on_packet(PacketType::NoJob), Step::PreSleep);
+            assert_eq!(cycle.empty_wakes(), expected);
+        }
+        // A GRAB sent without a NOOP (a re-ask) that finds nothing is no empty wake-up.
+        cycle.slept();
+        cycle.wake();
+        cycle.grab_sent();
+        assert_eq!(cycle.on_packet(PacketType::NoJob), Step::PreSleep);
+        assert_eq!(cycle.empty_wakes(), 3);
+        cycle.slept();
+        assert_eq!(cycle.on_packet(PacketType::Noop), Step::Wake);
+        cycle.grab_sent();
+        assert_eq!(cycle.on_packet(PacketType::JobAssignUniq), Step::Run);
+        assert_eq!(cycle.empty_wakes(), 0, "a job resets the count");
     }
 
     #[test]

@@ -2,13 +2,15 @@
 //! sending exactly one terminal packet, and asking for the next job in the same write.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Instant;
 
-use super::ability::JobError;
+use super::ability::TimeLimitMode;
 use super::job::{Job, Terminal};
 use super::lifecycle::{guarded, panic_message, JobEvent};
+use super::outcome::{reply_for, Overrun};
 use super::scheduler::Budget;
 use super::session::Assignment;
-use super::{ExceptionMode, Worker};
+use super::Worker;
 use crate::error::Error;
 use crate::protocol::PacketType;
 
@@ -27,9 +29,24 @@ impl Worker {
                 self.sessions[index].addr,
                 String::from_utf8_lossy(&assignment.function)
             );
-            self.send_unowned_fail(index, &assignment.handle);
+            self.send_unowned_fail(index, &assignment.handle, None);
             return;
         };
+        let generation = self.sessions[index].generation;
+        if self
+            .requeued
+            .contains(index, generation, &assignment.handle)
+        {
+            log::warn!(
+                "{}: job {} came back after it overran its server time limit here; failing it \
+                 instead of running it again",
+                self.sessions[index].addr,
+                String::from_utf8_lossy(&assignment.handle)
+            );
+            let text = b"time limit exceeded in an earlier attempt on this worker";
+            self.send_unowned_fail(index, &assignment.handle, Some(text));
+            return;
+        }
         // Prefetch: ask for the next jobs now, so they travel while this one runs.
         if budget.now > 1 && !self.stop.is_stopped() {
             self.send_grabs(budget.now - 1, true);
@@ -41,10 +58,12 @@ impl Worker {
             callbacks,
             settings,
             stop,
+            requeued,
             ..
         } = self;
         let ability = &mut abilities[position];
         let session = &mut sessions[index];
+        let generation = session.generation;
         let Some(conn) = session.conn.as_mut() else {
             return;
         };
@@ -57,8 +76,11 @@ impl Worker {
             unique: assignment.unique,
             reducer: assignment.reducer,
             workload: assignment.workload,
-            // The server's timer started when it assigned the job.
-            deadline: ability.timeout.map(|limit| assignment.assigned_at + limit),
+            // The server's timer started when it assigned the job; the worker's starts now.
+            deadline: ability.timeout.map(|limit| match ability.limit_mode {
+                TimeLimitMode::Server => assignment.assigned_at + limit,
+                TimeLimitMode::Worker => Instant::now() + limit,
+            }),
             terminal: None,
             terminal_data: Vec::new(),
             connection_lost: false,
@@ -73,43 +95,41 @@ impl Worker {
         if let Some(callback) = callbacks.on_job_assign.as_mut() {
             guarded("on_job_assign", || callback(&event));
         }
-        let outcome = catch_unwind(AssertUnwindSafe(|| (ability.handler)(&mut job)));
-        let (terminal, data) = match outcome {
-            _ if job.terminal.is_some() => (None, Vec::new()),
-            Ok(Ok(result)) if job.is_expired() => {
-                log::warn!(
-                    "job {} ({}) exceeded its time limit; sending WORK_FAIL",
-                    job.handle_str(),
-                    String::from_utf8_lossy(&event_function)
-                );
-                drop(result);
-                (Some(Terminal::Fail), Vec::new())
-            }
-            Ok(Ok(result)) => (Some(Terminal::Complete), result),
-            Ok(Err(JobError::Fail)) => (Some(Terminal::Fail), Vec::new()),
-            Ok(Err(JobError::Exception(data))) => (Some(Terminal::Exception), data),
-            Err(panic) => {
-                let message = panic_message(&*panic);
-                log::error!("handler for job {} panicked: {message}", job.handle_str());
-                (
-                    Some(Terminal::Exception),
-                    format!("panic: {message}").into_bytes(),
-                )
-            }
+        let outcome = catch_unwind(AssertUnwindSafe(|| (ability.handler)(&mut job)))
+            .map_err(|panic| panic_message(&*panic));
+        if let Err(message) = &outcome {
+            log::error!("handler for job {} panicked: {message}", job.handle_str());
+        }
+        let overrun = match (ability.timeout, job.deadline) {
+            (Some(limit), Some(deadline)) if job.is_expired() => Some(Overrun {
+                limit,
+                ran: limit + Instant::now().saturating_duration_since(deadline),
+            }),
+            _ => None,
         };
-        let warn_then_fail = settings.exceptions == ExceptionMode::WarningThenFail;
-        let terminal = match terminal {
-            Some(Terminal::Exception) if warn_then_fail => {
-                // A failed warning means the connection is gone; `finish` reports that.
-                let _ = job.send_warning(&data);
-                Some(Terminal::Fail)
+        if let Some(Overrun { limit, ran }) = overrun {
+            log::warn!(
+                "job {} ({}) exceeded its time limit of {limit:?} (ran {ran:?}); failing it",
+                job.handle_str(),
+                String::from_utf8_lossy(&event_function)
+            );
+            if ability.limit_mode == TimeLimitMode::Server {
+                requeued.remember(index, generation, &job.handle);
             }
-            other => other,
-        };
+        }
+        let reply =
+            (job.terminal.is_none()).then(|| reply_for(outcome, overrun, settings.exceptions));
         let mut sent = true;
-        let mut terminal = terminal;
-        if let Some(kind) = terminal {
-            match job.finish(kind, &data, false) {
+        let mut terminal = None;
+        let mut data = Vec::new();
+        if let Some(reply) = reply {
+            if let Some(warning) = &reply.warning {
+                // A failed warning means the connection is gone; `finish` reports that.
+                let _ = job.queue_warning(warning);
+            }
+            terminal = Some(reply.terminal);
+            data = reply.data;
+            match job.finish(reply.terminal, &data, false) {
                 Ok(()) => {}
                 Err(Error::InvalidArgument(refused)) => {
                     // A result that cannot be encoded (over 4 GiB) still ends the job.
@@ -145,12 +165,11 @@ impl Worker {
         let session = &mut sessions[index];
         let mut flushed = Ok(());
         let mut grabbed = false;
+        let mut slept = false;
         if let Some(conn) = session.conn.as_mut() {
             if budget.after > 0 && !stop.is_stopped() && !lost {
                 if session.cycle.sleep_after_job() {
-                    if conn.queue_request(PacketType::PreSleep, &[]).is_ok() {
-                        session.cycle.slept();
-                    }
+                    slept = conn.queue_request(PacketType::PreSleep, &[]).is_ok();
                 } else if !others_due
                     && in_flight < budget.after
                     && session.cycle.may_grab()
@@ -160,6 +179,9 @@ impl Worker {
                 }
             }
             flushed = conn.flush();
+        }
+        if slept {
+            session.slept();
         }
         if grabbed && flushed.is_ok() {
             session.grab_sent();
@@ -194,11 +216,16 @@ impl Worker {
         }
     }
 
-    fn send_unowned_fail(&mut self, index: usize, handle: &[u8]) {
+    /// Ends a job without running it: `WORK_WARNING` with `warning` (if any), then `WORK_FAIL`.
+    fn send_unowned_fail(&mut self, index: usize, handle: &[u8], warning: Option<&[u8]>) {
         let session = &mut self.sessions[index];
         if let Some(conn) = session.conn.as_mut() {
-            let sent = conn
-                .queue_request(PacketType::WorkFail, &[handle])
+            let warned = match warning {
+                Some(text) => conn.queue_request(PacketType::WorkWarning, &[handle, text]),
+                None => Ok(()),
+            };
+            let sent = warned
+                .and_then(|()| conn.queue_request(PacketType::WorkFail, &[handle]))
                 .and_then(|()| conn.flush());
             if let Err(error) = sent {
                 session.fail(&error, &self.settings.backoff);

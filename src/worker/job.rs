@@ -390,6 +390,12 @@ impl<'w> Job<'w> {
         Ok(())
     }
 
+    /// Queues a `WORK_WARNING` to leave with the terminal packet.
+    pub(crate) fn queue_warning(&mut self, data: &[u8]) -> Result<()> {
+        self.check_open()?;
+        self.queue(PacketType::WorkWarning, &[data])
+    }
+
     fn send_now(&mut self, kind: PacketType, rest: &[&[u8]]) -> Result<()> {
         self.check_open()?;
         self.queue(kind, rest)?;

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error::Error;
 use crate::net::ServerAddr;
 
 /// Stops a [`Worker`](crate::Worker) from another thread or a signal handler: `work()` returns
@@ -135,6 +136,7 @@ pub struct JobEvent<'a> {
 }
 
 type ServerCallback = Box<dyn FnMut(&ServerAddr) + Send>;
+type ServerErrorCallback = Box<dyn FnMut(&ServerAddr, &Error) + Send>;
 type JobCallback = Box<dyn FnMut(&JobEvent<'_>) + Send>;
 type DataCallback = Box<dyn FnMut(&JobEvent<'_>, &[u8]) + Send>;
 
@@ -142,6 +144,7 @@ type DataCallback = Box<dyn FnMut(&JobEvent<'_>, &[u8]) + Send>;
 #[derive(Default)]
 pub(crate) struct Callbacks {
     pub(crate) on_connect: Option<ServerCallback>,
+    pub(crate) on_connect_error: Option<ServerErrorCallback>,
     pub(crate) on_grab_job: Option<ServerCallback>,
     pub(crate) on_no_job: Option<ServerCallback>,
     pub(crate) on_job_assign: Option<JobCallback>,

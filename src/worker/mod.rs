@@ -5,21 +5,23 @@ mod cycle;
 mod execute;
 mod job;
 mod lifecycle;
+mod outcome;
 mod scheduler;
 mod session;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-pub use ability::{Ability, JobError, JobResult};
+pub use ability::{Ability, JobError, JobResult, TimeLimitMode};
 pub use job::Job;
 pub use lifecycle::{JobEvent, StopHandle, StopReason, WorkSummary};
 pub use session::TimeoutUnit;
 
-use crate::error::{AddressError, ArgumentError, Result};
+use crate::error::{AddressError, ArgumentError, Error, Result};
 use crate::net::{resolve_server_list, Backoff, ConnectOptions, ServerAddr, ToServers};
 use crate::protocol::{validate, Packet, PacketType};
 use lifecycle::Callbacks;
+use outcome::RequeueGuard;
 use scheduler::Budget;
 use session::{Assignment, Registration, Session};
 
@@ -35,6 +37,8 @@ const IDLE_SLICE: Duration = Duration::from_millis(200);
 const REPLY_GRACE: Duration = Duration::from_secs(1);
 /// A GRAB unanswered this long (or the I/O timeout, if shorter) means the server is gone.
 const GRAB_REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default longest sleep on a server's word (see [`WorkerBuilder::reask_interval`]).
+pub const DEFAULT_REASK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Which GRAB_JOB variant the worker sends (set with [`WorkerBuilder::grab_mode`]).
 ///
@@ -66,31 +70,43 @@ impl GrabMode {
     }
 }
 
-/// How a handler's exception (an `Err(JobError::Exception)` or a panic) is reported.
+/// How a handler's failure with a text (an `Err(JobError::Exception)`, a panic, an overrun
+/// time limit) is reported.
 ///
-/// gearmand forwards `WORK_EXCEPTION` only to clients that asked for exceptions; every other
-/// client gets a `WORK_FAIL` carrying a stray NUL after the handle, which libgearman 1.1.20
-/// (PECL gearman, GearmanBundle, the `gearman` CLI) cannot match: such a client waits forever.
-/// Choose [`ExceptionMode::WarningThenFail`] when libgearman clients without the exceptions
-/// option call this worker.
+/// gearmand forwards `WORK_EXCEPTION` only to clients that asked for exceptions
+/// (`OPTION_REQ exceptions`); every other client gets a `WORK_FAIL` with a stray NUL after the
+/// handle (gearmand 1.1.20 `libgearman-server/server.cc`, the `GEARMAN_COMMAND_WORK_EXCEPTION`
+/// case, which forwards the exception's two-argument packet as a `WORK_FAIL`). Measured here:
+/// the libgearman 1.1.x `gearman` CLI then hangs forever, Perl `Gearman::Client` without
+/// `exceptions => 1` dies with "unknown handle", Python gearman3 raises `KeyError`, and Node's
+/// `gearman` cannot match the handle. PECL gearman 2.x asks for exceptions and the libgearman
+/// 2.0.0 client matches the stray NUL, so both cope. Hence the default,
+/// [`ExceptionMode::WarningThenFail`], which every client handles: the text travels as a
+/// `WORK_WARNING` and the job ends with a plain `WORK_FAIL`. This crate's
+/// [`Client`](crate::Client) reports it as [`Error::JobFailed`](crate::Error::JobFailed) with
+/// the warning's text.
 ///
 /// ```
 /// use gearman_sync::{Worker, worker::ExceptionMode};
+/// assert_eq!(ExceptionMode::default(), ExceptionMode::WarningThenFail);
+/// // Only when every client asks for exceptions:
 /// let worker = Worker::builder()
 ///     .servers("127.0.0.1:4730")
-///     .exception_mode(ExceptionMode::WarningThenFail)
+///     .exception_mode(ExceptionMode::Exception)
 ///     .build()?;
 /// # drop(worker);
 /// # Ok::<(), gearman_sync::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ExceptionMode {
-    /// Send `WORK_EXCEPTION` with the data (the default; this crate's `Client` asks for
-    /// exceptions, so it receives them as [`Error::JobException`](crate::Error::JobException)).
+    /// Send the text as `WORK_WARNING`, then a plain `WORK_FAIL` (the default; every client
+    /// handles it).
     #[default]
-    Exception,
-    /// Send the data as `WORK_WARNING`, then a plain `WORK_FAIL`, which every client handles.
     WarningThenFail,
+    /// Send `WORK_EXCEPTION` with the text. Only for deployments whose clients all ask for
+    /// exceptions (this crate's [`Client`](crate::Client) does by default, PECL 2.x does): to
+    /// the others gearmand sends a `WORK_FAIL` that many of them cannot match.
+    Exception,
 }
 
 #[derive(Debug, Clone)]
@@ -106,6 +122,7 @@ struct Settings {
     max_idle: Option<Duration>,
     min_runtime: Option<Duration>,
     prefetch: u32,
+    reask: Duration,
 }
 
 /// Builds a [`Worker`] with non-default settings.
@@ -134,7 +151,7 @@ impl Default for WorkerBuilder {
         WorkerBuilder {
             servers: Ok(Vec::new()),
             settings: Settings {
-                exceptions: ExceptionMode::Exception,
+                exceptions: ExceptionMode::WarningThenFail,
                 connect: ConnectOptions::default(),
                 backoff: Backoff {
                     initial: Duration::from_millis(100),
@@ -149,6 +166,7 @@ impl Default for WorkerBuilder {
                 max_idle: None,
                 min_runtime: None,
                 prefetch: 0,
+                reask: DEFAULT_REASK_INTERVAL,
             },
         }
     }
@@ -244,14 +262,14 @@ impl WorkerBuilder {
         self
     }
 
-    /// How exceptions and panics are reported (default `WORK_EXCEPTION`); see
-    /// [`ExceptionMode`].
+    /// How exceptions, panics and overrun time limits are reported (default
+    /// [`ExceptionMode::WarningThenFail`], which no client hangs on); see [`ExceptionMode`].
     ///
     /// ```
     /// use gearman_sync::{Worker, worker::ExceptionMode};
     /// let worker = Worker::builder()
     ///     .servers("127.0.0.1:4730")
-    ///     .exception_mode(ExceptionMode::WarningThenFail)
+    ///     .exception_mode(ExceptionMode::Exception)
     ///     .build()?;
     /// assert_eq!(worker.servers().len(), 1);
     /// # Ok::<(), gearman_sync::Error>(())
@@ -347,6 +365,35 @@ impl WorkerBuilder {
         self
     }
 
+    /// The longest a sleeping connection trusts the server to wake it (default
+    /// [`DEFAULT_REASK_INTERVAL`], 5 s): after this long without a `NOOP` the worker asks
+    /// again with a `GRAB`, as libgearman does (at most every 10 s) and gearman-ruby (30 s).
+    ///
+    /// gearmand 1.1.x can lose a wake-up: its CAN_DO_TIMEOUT timer may mark a sleeping
+    /// worker's `NOOP` as sent without sending it, and it never wakes sleepers when a
+    /// scheduled (`SUBMIT_JOB_EPOCH`) job comes due (2.0.0 does). Either way a job waits at
+    /// most this long. The interval also caps the pause after repeated empty wake-ups (a
+    /// `NOOP` whose `GRAB` brings `NO_JOB`, which gearmand 1.1.x sends in a loop when a
+    /// far-future scheduled job sits in front of a runnable one). An idle worker sends one
+    /// `GRAB` and one `PRE_SLEEP` per server per interval. Zero is refused by
+    /// [`build`](WorkerBuilder::build).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder()
+    ///     .servers("127.0.0.1:4730")
+    ///     .reask_interval(Duration::from_secs(2))
+    ///     .build()?;
+    /// assert_eq!(worker.servers().len(), 1);
+    /// assert!(Worker::builder().reask_interval(Duration::ZERO).build().is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn reask_interval(mut self, interval: Duration) -> Self {
+        self.settings.reask = interval;
+        self
+    }
+
     /// Checks the settings and builds the worker (no connection is opened yet).
     ///
     /// Fails with [`Error::Address`](crate::Error::Address) for a bad server address and [`Error::InvalidArgument`](crate::Error::InvalidArgument)
@@ -368,8 +415,19 @@ impl WorkerBuilder {
             validate::client_id(id.as_bytes())?;
         }
         validate::delimited("function prefix", &self.settings.prefix)?;
+        if self.settings.reask.is_zero() {
+            return Err(ArgumentError::OutOfRange {
+                field: "re-ask interval",
+                reason: "must be more than zero",
+            }
+            .into());
+        }
+        let reask = self.settings.reask;
         Ok(Worker {
-            sessions: servers.into_iter().map(Session::new).collect(),
+            sessions: servers
+                .into_iter()
+                .map(|addr| Session::new(addr, reask))
+                .collect(),
             abilities: Vec::new(),
             settings: self.settings,
             callbacks: Callbacks::default(),
@@ -377,6 +435,7 @@ impl WorkerBuilder {
             cursor: 0,
             ready: Vec::new(),
             stashed: VecDeque::new(),
+            requeued: RequeueGuard::default(),
         })
     }
 }
@@ -414,6 +473,8 @@ pub struct Worker {
     /// Jobs assigned by a late GRAB reply while stopping (server, connection generation, job);
     /// run first by the next `work*` if that connection is still open.
     stashed: VecDeque<(usize, u64, Assignment)>,
+    /// Jobs gearmand re-queued after they overran their `CAN_DO_TIMEOUT` here.
+    requeued: RequeueGuard,
 }
 
 impl std::fmt::Debug for Worker {
@@ -518,14 +579,16 @@ impl Worker {
         self.register(Ability::new(name, handler))
     }
 
-    /// Registers `name` with a run-time limit (`CAN_DO_TIMEOUT`, in milliseconds for gearmand
-    /// 1.1.19 and later, seconds before; see [`TimeoutUnit`]).
+    /// Registers `name` with a run-time limit that the worker enforces
+    /// ([`TimeLimitMode::Worker`], the recommended mode; for gearmand's own `CAN_DO_TIMEOUT`
+    /// see [`Ability::server_timeout`]).
     ///
-    /// gearmand 1.1.20's own timer is unreliable (it can re-queue the wrong job), so the worker
-    /// enforces the limit too: a handler that returns after the limit has its result replaced
-    /// by `WORK_FAIL`, and [`Job`] calls after the limit keep working but
-    /// [`Job::is_expired`] turns true. A running closure cannot be interrupted: long handlers
-    /// should check [`Job::time_left`]. A zero limit is refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// A handler that returns after the limit has its result replaced by a failure with the
+    /// text `time limit of ... exceeded`, which reaches the client once, as the
+    /// [`ExceptionMode`] says (by default a `WORK_WARNING` with the text, then `WORK_FAIL`).
+    /// [`Job`] calls after the limit keep working but [`Job::is_expired`] turns true. A running
+    /// closure cannot be interrupted: long handlers should check [`Job::time_left`]. A zero
+    /// limit is refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument).
     ///
     /// ```
     /// use std::time::Duration;
@@ -571,12 +634,12 @@ impl Worker {
             }
             .into());
         }
-        let limit = ability.timeout;
+        let limit = ability.server_limit();
         let previous = self
             .abilities
             .iter()
             .position(|existing| existing.name == ability.name)
-            .map(|position| self.abilities.remove(position).timeout);
+            .map(|position| self.abilities.remove(position).server_limit());
         self.abilities.push(ability);
         if previous == Some(limit) {
             return Ok(self); // same registration: only the handler changed
@@ -657,6 +720,19 @@ impl Worker {
         /// # Ok::<(), gearman_sync::Error>(())
         /// ```
         on_connect: &ServerAddr;
+        /// Called for each failed attempt to connect and register with a server, with the
+        /// error (refused, timed out, a server that closed at once ...). The worker retries
+        /// with backoff ([`WorkerBuilder::backoff`]), so a server that stays down calls it
+        /// again at every attempt: print the first and count the rest, or use
+        /// [`wait_registered`](Worker::wait_registered) at start-up.
+        ///
+        /// ```
+        /// use gearman_sync::Worker;
+        /// let mut worker = Worker::new("127.0.0.1:4730")?;
+        /// worker.on_connect_error(|server, error| eprintln!("cannot use {server}: {error}"));
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
+        on_connect_error: &ServerAddr, &crate::Error;
         /// Called when a GRAB_JOB is sent.
         ///
         /// ```
@@ -725,6 +801,54 @@ impl Worker {
         /// # Ok::<(), gearman_sync::Error>(())
         /// ```
         on_work_exception: &JobEvent<'_>, &[u8];
+    }
+
+    /// Connects to the servers and waits, up to `timeout`, until the worker is registered on
+    /// at least one of them; returns how many it is registered on. Servers still down are
+    /// retried by [`work`](Worker::work) later, as usual.
+    ///
+    /// Fails with [`Error::NoJobServers`](crate::Error::NoJobServers), listing every server
+    /// with its last error, when none could be used in time, and with
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no ability is registered.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use gearman_sync::Worker;
+    /// let mut worker = Worker::new("gm1,gm2")?;
+    /// worker.add_ability("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))?;
+    /// match worker.wait_registered(Duration::from_secs(10)) {
+    ///     Ok(servers) => eprintln!("registered on {servers} server(s)"),
+    ///     Err(error) => eprintln!("no server yet, retrying in the background: {error}"),
+    /// }
+    /// worker.work()?;
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn wait_registered(&mut self, timeout: Duration) -> Result<usize> {
+        self.require_abilities()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.reconnect_due();
+            let connected = self
+                .sessions
+                .iter()
+                .filter(|session| session.conn.is_some())
+                .count();
+            let now = Instant::now();
+            if connected > 0 {
+                return Ok(connected);
+            }
+            if now >= deadline || self.stop.is_stopped() {
+                return Err(Error::NoJobServers(
+                    self.sessions.iter().map(Session::failure).collect(),
+                ));
+            }
+            let retry = self.sessions.iter().filter_map(Session::retry_at).min();
+            let wake = retry
+                .unwrap_or(deadline)
+                .min(deadline)
+                .min(now + IDLE_SLICE);
+            std::thread::sleep(wake.saturating_duration_since(now));
+        }
     }
 
     /// Runs jobs until stopped, the job limit is reached, or the idle limit passes.
@@ -823,6 +947,17 @@ impl Worker {
         }
     }
 
+    /// Refuses to work without an ability.
+    fn require_abilities(&self) -> Result<()> {
+        if self.abilities.is_empty() {
+            return Err(ArgumentError::Empty {
+                field: "abilities (register one before working)",
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     fn wire_name(&self, name: &[u8]) -> Result<Vec<u8>, ArgumentError> {
         validate::function(name)?;
         let mut wire = self.settings.prefix.clone();
@@ -837,7 +972,9 @@ impl Worker {
             abilities: self
                 .abilities
                 .iter()
-                .filter_map(|ability| Some((self.wire_name(&ability.name).ok()?, ability.timeout)))
+                .filter_map(|ability| {
+                    Some((self.wire_name(&ability.name).ok()?, ability.server_limit()))
+                })
                 .collect(),
             unit: self.settings.unit,
         }

@@ -7,7 +7,7 @@ use super::cycle::Step;
 use super::lifecycle::guarded;
 use super::session::{Assignment, Session};
 use super::{Worker, GRAB_REPLY_TIMEOUT, IDLE_SLICE, REPLY_GRACE};
-use crate::error::{ArgumentError, Error, Result};
+use crate::error::{Error, Result};
 use crate::net::wait_readable;
 use crate::protocol::PacketType;
 
@@ -31,18 +31,17 @@ impl Worker {
     /// Runs at most one job within `timeout`, asking for jobs as `budget` allows. A GRAB that
     /// is out at the deadline is still awaited for [`REPLY_GRACE`], and a job it brings is run.
     pub(super) fn next_job_with(&mut self, timeout: Duration, budget: Budget) -> Result<bool> {
-        if self.abilities.is_empty() {
-            return Err(ArgumentError::Empty {
-                field: "abilities (register one before working)",
-            }
-            .into());
-        }
+        self.require_abilities()?;
         let deadline = Instant::now() + timeout;
         let grace = deadline + REPLY_GRACE;
         loop {
             let grabbing = budget.now > 0 && !self.stop.is_stopped();
             if grabbing {
                 self.reconnect_due();
+                let now = Instant::now();
+                for session in &mut self.sessions {
+                    session.reask_if_due(now);
+                }
                 self.send_grabs(budget.now, false);
             }
             if let Some((index, assignment)) = self.next_assignment() {
@@ -64,10 +63,17 @@ impl Worker {
                 deadline
             };
             let mut wake = until.min(now + IDLE_SLICE);
-            // Reconnects only happen while grabbing; otherwise a due retry would spin.
-            let retry = self.sessions.iter().filter_map(Session::retry_at).min();
-            if let Some(retry) = retry.filter(|_| grabbing) {
-                wake = wake.min(retry.max(now));
+            // Reconnects, re-asks and GRABs after a pause only happen while grabbing;
+            // otherwise a due timer would spin.
+            let timers = self.sessions.iter().filter_map(|session| {
+                session
+                    .retry_at()
+                    .into_iter()
+                    .chain(session.next_timer())
+                    .min()
+            });
+            if let Some(timer) = timers.min().filter(|_| grabbing) {
+                wake = wake.min(timer.max(now));
             }
             self.wait_and_read(wake - now);
         }
@@ -189,7 +195,7 @@ impl Worker {
                                 .and_then(|()| conn.flush())
                         });
                         match slept {
-                            Some(Ok(())) => session.cycle.slept(),
+                            Some(Ok(())) => session.slept(),
                             Some(Err(error)) => {
                                 session.fail(&error, &self.settings.backoff);
                                 break;
@@ -258,7 +264,12 @@ impl Worker {
         drop(registration);
         for (index, error) in failed {
             connected.retain(|&other| other != index);
-            self.sessions[index].fail(&error, &self.settings.backoff);
+            let session = &mut self.sessions[index];
+            if let Some(callback) = self.callbacks.on_connect_error.as_mut() {
+                let addr = &session.addr;
+                guarded("on_connect_error", || callback(addr, &error));
+            }
+            session.fail(&error, &self.settings.backoff);
         }
         for index in connected {
             let addr = &self.sessions[index].addr;

@@ -1,11 +1,12 @@
-//! One server as seen by a worker: its connection, where it is in the grab/sleep cycle, and
-//! its reconnect backoff.
+//! One server as seen by a worker: its connection, where it is in the grab/sleep cycle, its
+//! two timers (the re-ask of a long sleep, the pause after empty wake-ups), and its reconnect
+//! backoff.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, Step};
-use crate::error::{Error, ProtocolError, Result};
+use crate::error::{Error, ProtocolError, Result, ServerFailure};
 use crate::net::{Backoff, ConnectOptions, Connection, ServerAddr};
 use crate::protocol::{Packet, PacketType};
 
@@ -54,10 +55,38 @@ pub(crate) struct Session {
     failures: u32,
     retry_at: Option<Instant>,
     millis: Option<bool>,
+    /// The longest this connection sleeps on the server's word (see
+    /// [`WorkerBuilder::reask_interval`](crate::worker::WorkerBuilder::reask_interval)).
+    reask: Duration,
+    /// When the PRE_SLEEP now out was sent.
+    slept_at: Option<Instant>,
+    /// After empty wake-ups: no GRAB before this instant.
+    grab_after: Option<Instant>,
+    /// Why the connection was last lost or refused.
+    last_error: Option<String>,
+}
+
+/// Empty wake-ups in a row that cost nothing: gearmand wakes every sleeping worker for one
+/// job, so losing the race once or twice is normal.
+const FREE_EMPTY_WAKES: u32 = 2;
+/// The first pause before a GRAB after more empty wake-ups; it doubles with each one, up to
+/// the re-ask interval.
+const FIRST_EMPTY_WAKE_PAUSE: Duration = Duration::from_millis(10);
+
+/// How long to wait before answering a NOOP with a GRAB after `empty_wakes` NOOPs in a row
+/// brought nothing: zero for the first [`FREE_EMPTY_WAKES`], then 10 ms doubling up to `cap`.
+pub(crate) fn empty_wake_pause(empty_wakes: u32, cap: Duration) -> Duration {
+    let Some(excess) = empty_wakes.checked_sub(FREE_EMPTY_WAKES + 1) else {
+        return Duration::ZERO;
+    };
+    FIRST_EMPTY_WAKE_PAUSE
+        .checked_mul(1u32 << excess.min(20))
+        .unwrap_or(cap)
+        .min(cap)
 }
 
 impl Session {
-    pub(crate) fn new(addr: ServerAddr) -> Session {
+    pub(crate) fn new(addr: ServerAddr, reask: Duration) -> Session {
         Session {
             addr,
             conn: None,
@@ -68,6 +97,21 @@ impl Session {
             failures: 0,
             retry_at: None,
             millis: None,
+            reask,
+            slept_at: None,
+            grab_after: None,
+            last_error: None,
+        }
+    }
+
+    /// This server and its last error, for [`Error::NoJobServers`].
+    pub(crate) fn failure(&self) -> ServerFailure {
+        ServerFailure {
+            server: self.addr.to_string(),
+            error: self
+                .last_error
+                .clone()
+                .unwrap_or_else(|| "not connected yet".to_owned()),
         }
     }
 
@@ -116,9 +160,42 @@ impl Session {
         self.conn.is_some() && self.cycle.grabs_out() > 0
     }
 
-    /// True when connected, awake and with nothing out: due for a GRAB.
+    /// True when connected, awake, with nothing out and no pause after empty wake-ups
+    /// running: due for a GRAB.
     pub(crate) fn is_idle_awake(&self) -> bool {
-        self.conn.is_some() && self.cycle.is_idle_awake()
+        self.conn.is_some()
+            && self.cycle.is_idle_awake()
+            && self.grab_after.map_or(true, |at| at <= Instant::now())
+    }
+
+    /// PRE_SLEEP was sent: the connection sleeps until a NOOP, or until the re-ask interval
+    /// has passed.
+    pub(crate) fn slept(&mut self) {
+        self.cycle.slept();
+        self.slept_at = Some(Instant::now());
+    }
+
+    /// Wakes the connection when it has slept for the re-ask interval without a NOOP: gearmand
+    /// can lose a wake-up (1.1.x) and never wakes sleepers for a scheduled job that comes due
+    /// (1.1.x), so a sleeping worker asks again itself, as libgearman does.
+    pub(crate) fn reask_if_due(&mut self, now: Instant) {
+        if self.conn.is_none() || !self.cycle.is_sleeping() {
+            return;
+        }
+        if self.slept_at.is_some_and(|at| now >= at + self.reask) {
+            log::debug!("{}: no NOOP for {:?}; asking again", self.addr, self.reask);
+            self.slept_at = None;
+            self.cycle.wake();
+        }
+    }
+
+    /// The next instant one of this connection's timers (re-ask, pause) ends, if one runs.
+    pub(crate) fn next_timer(&self) -> Option<Instant> {
+        self.conn.as_ref()?;
+        if self.cycle.is_sleeping() {
+            return self.slept_at.map(|at| at + self.reask);
+        }
+        self.grab_after.filter(|_| self.cycle.is_idle_awake())
     }
 
     /// A GRAB was queued: its reply is due.
@@ -137,6 +214,22 @@ impl Session {
     pub(crate) fn on_packet(&mut self, kind: PacketType) -> (Step, Option<Instant>) {
         let before = self.cycle.grabs_out();
         let step = self.cycle.on_packet(kind);
+        match step {
+            Step::Wake => {
+                self.slept_at = None;
+                let pause = empty_wake_pause(self.cycle.empty_wakes(), self.reask);
+                self.grab_after = (!pause.is_zero()).then(|| Instant::now() + pause);
+                if !pause.is_zero() {
+                    log::debug!(
+                        "{}: {} wake-ups in a row brought no job; next GRAB in {pause:?}",
+                        self.addr,
+                        self.cycle.empty_wakes()
+                    );
+                }
+            }
+            Step::Run => self.grab_after = None,
+            _ => {}
+        }
         let after = self.cycle.grabs_out();
         let mut asked_at = None;
         if after < before {
@@ -174,6 +267,8 @@ impl Session {
         self.cycle = Cycle::new();
         self.grabs_sent_at.clear();
         self.waiting_since = None;
+        self.slept_at = None;
+        self.grab_after = None;
     }
 
     /// True when a GRAB reply has been due for longer than `limit`.
@@ -211,6 +306,7 @@ impl Session {
             conn.shutdown();
         }
         self.failures = self.failures.saturating_add(1);
+        self.last_error = Some(error.to_string());
         let delay = backoff.delay(self.failures);
         self.retry_at = Some(Instant::now() + delay);
         self.reset_cycle();
@@ -337,6 +433,29 @@ mod tests {
         assert_eq!(parse_version("OK 2.0"), Some((2, 0, 0)));
         assert_eq!(parse_version("ERR x"), None);
         assert!(parse_version("OK 1.1.19").expect("v") >= (1, 1, 19));
+    }
+
+    #[test]
+    fn empty_wake_pauses_grow_to_the_cap() {
+        let cap = Duration::from_secs(5);
+        assert_eq!(empty_wake_pause(0, cap), Duration::ZERO);
+        assert_eq!(empty_wake_pause(FREE_EMPTY_WAKES, cap), Duration::ZERO);
+        assert_eq!(
+            empty_wake_pause(FREE_EMPTY_WAKES + 1, cap),
+            FIRST_EMPTY_WAKE_PAUSE
+        );
+        assert_eq!(
+            empty_wake_pause(FREE_EMPTY_WAKES + 2, cap),
+            FIRST_EMPTY_WAKE_PAUSE * 2
+        );
+        assert_eq!(empty_wake_pause(FREE_EMPTY_WAKES + 12, cap), cap);
+        assert_eq!(empty_wake_pause(u32::MAX, cap), cap);
+        let mut previous = Duration::ZERO;
+        for wakes in 0..64 {
+            let pause = empty_wake_pause(wakes, cap);
+            assert!(pause >= previous && pause <= cap, "monotonic and capped");
+            previous = pause;
+        }
     }
 
     #[test]
