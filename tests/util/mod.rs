@@ -5,6 +5,7 @@
 
 pub mod fake;
 pub mod proxy;
+pub mod swallow;
 
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
