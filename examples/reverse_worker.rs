@@ -55,10 +55,22 @@ fn run(servers: &str, client_id: &str) -> Result<u64, Box<dyn std::error::Error>
     })?;
     let stop = worker.stop_handle();
     ctrlc::set_handler(move || stop.stop())?;
+    // Every failed attempt is reported, but only the first per server is printed: the worker
+    // retries with backoff, and a server that comes back is announced by `on_connect`.
+    let mut down = std::collections::HashSet::new();
+    worker.on_connect_error(move |server, error| {
+        if down.insert(server.to_string()) {
+            eprintln!("reverse_worker: cannot use {server}: {error} (retrying in the background)");
+        }
+    });
+    worker.on_connect(|server| eprintln!("reverse_worker: registered on {server}"));
     let servers: Vec<String> = worker.servers().iter().map(ToString::to_string).collect();
-    eprintln!(
-        "reverse_worker: serving `reverse` on {}",
-        servers.join(", ")
-    );
+    match worker.wait_registered(std::time::Duration::from_secs(5)) {
+        Ok(_) => eprintln!(
+            "reverse_worker: serving `reverse` on {}",
+            servers.join(", ")
+        ),
+        Err(error) => eprintln!("reverse_worker: not registered anywhere yet ({error}); waiting"),
+    }
     Ok(worker.work()?.jobs)
 }

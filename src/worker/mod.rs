@@ -83,7 +83,7 @@ impl GrabMode {
 /// 2.0.0 client matches the stray NUL, so both cope. Hence the default,
 /// [`ExceptionMode::WarningThenFail`], which every client handles: the text travels as a
 /// `WORK_WARNING` and the job ends with a plain `WORK_FAIL`. This crate's
-/// [`Client`](crate::Client) reports it as [`Error::JobFailed`](crate::Error::JobFailed) with
+/// [`Client`](crate::Client) reports it as [`Error::JobFailed`] with
 /// the warning's text.
 ///
 /// ```
@@ -396,7 +396,7 @@ impl WorkerBuilder {
 
     /// Checks the settings and builds the worker (no connection is opened yet).
     ///
-    /// Fails with [`Error::Address`](crate::Error::Address) for a bad server address and [`Error::InvalidArgument`](crate::Error::InvalidArgument)
+    /// Fails with [`Error::Address`] for a bad server address and [`Error::InvalidArgument`]
     /// for a bad client ID or prefix.
     ///
     /// ```
@@ -448,9 +448,22 @@ impl WorkerBuilder {
 /// idle worker uses no CPU and a job on any server starts at once. While a server keeps
 /// answering with jobs, the next `GRAB` leaves in the same write as each result; while it
 /// seems idle, `PRE_SLEEP` goes with the result instead (gearmand answers it with a `NOOP` at
-/// once if a job is queued), which saves a `GRAB`/`NO_JOB` round trip per job under light load. Lost servers are retried with backoff; on reconnect the client
-/// ID and every ability are registered again. Delivery is at-least-once: a job that was
-/// running when its server or connection died is run again.
+/// once if a job is queued), which saves a `GRAB`/`NO_JOB` round trip per job under light
+/// load. Lost servers are retried with backoff; on reconnect the client ID and every ability
+/// are registered again. Delivery is at-least-once: a job that was running when its server or
+/// connection died is run again.
+///
+/// # gearmand's faults, and what the worker does about them
+///
+/// Source lines are gearmand 1.1.22's (1.1.20 has the same code).
+///
+/// | fault | where in gearmand | what the worker does |
+/// | --- | --- | --- |
+/// | A lost wake-up (1.1.x): the `CAN_DO_TIMEOUT` timer re-queues a job from its own event and marks a sleeping worker's `NOOP` as sent (`is_noop_sent`) without it reaching the worker. | `libgearman-server/connection.cc:648` `_server_job_timeout` calls `gearman_server_job_queue`, `job.cc:399-410` | A connection asleep for [`WorkerBuilder::reask_interval`] (5 s) asks again. |
+/// | Scheduled jobs never wake sleepers (1.1.x; 2.0.0 does). | only `gearman_server_job_queue` sends `NOOP`s (`job.cc:392`); nothing runs when a `SUBMIT_JOB_EPOCH` job comes due | The same re-ask: such a job starts within the interval after it is due. |
+/// | The NOOP/NO_JOB storm (1.1.20, 1.1.22): with a far-future scheduled job in front of a runnable `LOW` job, `PRE_SLEEP` answers `NOOP` at once and `GRAB` answers `NO_JOB`, forever. | `gearmand_con.cc:312` `gearman_server_job_peek` looks at every priority; `gearmand_con.cc:360` `gearman_server_job_take` only at the first non-empty one (lines 380-388) | After two empty wake-ups in a row it waits 10 ms before the next `GRAB`, doubling up to the re-ask interval; a job resets it. |
+/// | `CAN_DO_TIMEOUT` re-queues instead of failing, forever without `--job-retries`; the late result gets `ERROR JOB_NOT_FOUND`. | `connection.cc:648` `_server_job_timeout` | Time limits are enforced by the worker by default ([`TimeLimitMode`]); a server-limited job that comes back is failed at once. |
+/// | `WORK_EXCEPTION` reaches clients that did not ask for exceptions as a `WORK_FAIL` with a stray NUL, which many clients cannot match. | `server.cc:1033` `_server_queue_work_data` | [`ExceptionMode::WarningThenFail`] by default. |
 ///
 /// ```no_run
 /// use gearman_sync::Worker;
@@ -558,7 +571,7 @@ impl Worker {
     /// Registers `name`, run by `handler` (`CAN_DO`). Replaces an ability of the same name.
     ///
     /// Sent at once on open connections and on every later (re)connect. An invalid name is
-    /// refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument); a server whose write fails is dropped and
+    /// refused with [`Error::InvalidArgument`]; a server whose write fails is dropped and
     /// reconnected later, not reported here.
     ///
     /// ```
@@ -588,7 +601,7 @@ impl Worker {
     /// [`ExceptionMode`] says (by default a `WORK_WARNING` with the text, then `WORK_FAIL`).
     /// [`Job`] calls after the limit keep working but [`Job::is_expired`] turns true. A running
     /// closure cannot be interrupted: long handlers should check [`Job::time_left`]. A zero
-    /// limit is refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument).
+    /// limit is refused with [`Error::InvalidArgument`].
     ///
     /// ```
     /// use std::time::Duration;
@@ -807,9 +820,9 @@ impl Worker {
     /// at least one of them; returns how many it is registered on. Servers still down are
     /// retried by [`work`](Worker::work) later, as usual.
     ///
-    /// Fails with [`Error::NoJobServers`](crate::Error::NoJobServers), listing every server
+    /// Fails with [`Error::NoJobServers`], listing every server
     /// with its last error, when none could be used in time, and with
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no ability is registered.
+    /// [`Error::InvalidArgument`] when no ability is registered.
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -856,7 +869,7 @@ impl Worker {
     /// Blocks the calling thread: while idle it waits in one `poll(2)` over all servers,
     /// waking at least every 200 ms to notice a [`StopHandle`]. Lost servers are reconnected
     /// with backoff, so connection problems are not returned; the only error is
-    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no ability is registered. Before returning it makes
+    /// [`Error::InvalidArgument`] when no ability is registered. Before returning it makes
     /// sure every server received the results sent (an ECHO round trip, 1 s in all at most).
     ///
     /// ```no_run
@@ -918,7 +931,7 @@ impl Worker {
     ///
     /// A GRAB that is already out when the time is up is still answered (within one more
     /// second), and a job it brings is run, so no job is left assigned to an idle worker.
-    /// Fails with [`Error::InvalidArgument`](crate::Error::InvalidArgument) when no ability is registered.
+    /// Fails with [`Error::InvalidArgument`] when no ability is registered.
     ///
     /// ```no_run
     /// use std::time::Duration;
