@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime};
 use common::{admin, parse_status, queued, Gearmand};
 use gearman_sync::client::UniqueMode;
 use gearman_sync::net::{perl_hash, Routing};
-use gearman_sync::worker::JobError;
-use gearman_sync::{ArgumentError, Client, Error, Priority, Task, TaskOutcome};
+use gearman_sync::worker::{ExceptionMode, JobError};
+use gearman_sync::{ArgumentError, Client, Error, Priority, Task, TaskOutcome, Worker};
 use util::{reversed, CliWorker, WorkerThread};
 
 fn reverse_worker(addr: &str) -> WorkerThread {
@@ -267,23 +267,28 @@ fn exceptions_failures_and_retries() {
     let server = Gearmand::start();
     let attempts = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&attempts);
-    let _worker = WorkerThread::spawn(&server.addr(), move |worker| {
-        worker
-            .add_ability("boom", |_| Err(JobError::exception("kaboom")))
-            .expect("ability");
-        worker
-            .add_ability("fail", |_| Err(JobError::Fail))
-            .expect("ability");
-        worker
-            .add_ability("flaky", move |_| {
-                if counter.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(JobError::Fail)
-                } else {
-                    Ok(b"third time".to_vec())
-                }
-            })
-            .expect("ability");
-    });
+    // The client's exceptions option only matters for a worker that sends WORK_EXCEPTION.
+    let mut worker = Worker::builder()
+        .servers(&server.addr())
+        .exception_mode(ExceptionMode::Exception)
+        .build()
+        .expect("worker");
+    worker
+        .add_ability("boom", |_| Err(JobError::exception("kaboom")))
+        .expect("ability");
+    worker
+        .add_ability("fail", |_| Err(JobError::Fail))
+        .expect("ability");
+    worker
+        .add_ability("flaky", move |_| {
+            if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+                Err(JobError::Fail)
+            } else {
+                Ok(b"third time".to_vec())
+            }
+        })
+        .expect("ability");
+    let _worker = WorkerThread::run(worker);
     let mut client = Client::builder()
         .servers(&server.addr())
         .unique_mode(UniqueMode::Random)
