@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::net::{ConnectOptions, Connection, ServerAddr, ToServers};
+use crate::net::{ConnectOptions, Connection, Link, ServerAddr, ToServers};
 use crate::protocol::admin::{
     AdminCommand, AdminParser, AdminReply, FunctionPriorityStatus, FunctionStatus, JobInfo,
     MaxQueue, WorkerInfo,
@@ -34,11 +34,10 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// ```
 #[derive(Debug)]
 pub struct Admin {
-    server: ServerAddr,
+    link: Link,
     options: ConnectOptions,
     parser: AdminParser,
     timeout: Duration,
-    conn: Option<Connection>,
 }
 
 impl Admin {
@@ -49,11 +48,10 @@ impl Admin {
             .next()
             .ok_or_else(|| Error::NoJobServers(Vec::new()))?;
         Ok(Admin {
-            server,
+            link: Link::new(server),
             options: ConnectOptions::default(),
             parser: AdminParser::new(),
             timeout: DEFAULT_ADMIN_TIMEOUT,
-            conn: None,
         })
     }
 
@@ -77,7 +75,7 @@ impl Admin {
 
     /// The server this client talks to.
     pub fn server(&self) -> &ServerAddr {
-        &self.server
+        self.link.addr()
     }
 
     /// `status`: every function with queued + running jobs, running jobs and workers.
@@ -173,7 +171,7 @@ impl Admin {
         let mut line = format!("{reply:?}");
         line.truncate(200);
         Error::Protocol {
-            server: self.server.to_string(),
+            server: self.link.addr().to_string(),
             source: crate::ProtocolError::MalformedAdminReply {
                 reason: "reply does not match the command",
                 line,
@@ -195,11 +193,12 @@ impl Admin {
         command.encode(&mut line)?;
         let result = self.round_trip(command, &line);
         if let Err(error) = &result {
-            if !matches!(error, Error::Admin { .. }) {
-                if let Some(conn) = self.conn.take() {
-                    log::debug!("admin connection to {} closed after: {error}", self.server);
-                    conn.shutdown();
-                }
+            if !matches!(error, Error::Admin { .. }) && self.link.is_open() {
+                log::debug!(
+                    "admin connection to {} closed after: {error}",
+                    self.link.addr()
+                );
+                self.link.close();
             }
         }
         result
@@ -208,12 +207,13 @@ impl Admin {
     fn round_trip(&mut self, command: &AdminCommand, line: &[u8]) -> Result<AdminReply> {
         let started = Instant::now();
         let deadline = started + self.timeout;
-        if self.conn.is_none() {
-            self.conn = Some(Connection::connect(&self.server, &self.options)?);
+        if !self.link.is_open() {
+            self.link
+                .attach(Connection::connect(self.link.addr(), &self.options)?);
         }
-        let Some(conn) = self.conn.as_mut() else {
+        let Some(conn) = self.link.conn_mut() else {
             return Err(Error::ConnectionClosed {
-                server: self.server.to_string(),
+                server: self.link.addr().to_string(),
             });
         };
         conn.queue_raw(line);

@@ -286,6 +286,9 @@ pub enum Error {
         /// The underlying error.
         source: io::Error,
     },
+    /// Waiting on the server connections (`poll(2)`) failed.
+    #[error("waiting on the server connections failed: {0}")]
+    Wait(#[source] io::Error),
     /// The server closed the connection.
     #[error("connection to {server} closed by the server")]
     ConnectionClosed {

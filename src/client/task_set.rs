@@ -9,7 +9,7 @@ use super::task::Task;
 use super::unique::UniqueMode;
 use super::Client;
 use crate::error::{Error, Result};
-use crate::net::wait_readable;
+use crate::net::{read_any, Arrival, WaitBuffers};
 use crate::protocol::{parse_decimal, Packet};
 
 /// Identifies a task within its [`TaskSet`], as returned by [`TaskSet::add_task`].
@@ -182,7 +182,8 @@ pub(crate) struct Tables {
     generations: Vec<Option<u64>>,
     finished: Vec<usize>,
     scratch_servers: Vec<usize>,
-    scratch_ready: Vec<bool>,
+    arrivals: Vec<Arrival>,
+    wait_buffers: WaitBuffers,
 }
 
 impl Tables {
@@ -638,89 +639,54 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         self.tables.router.open()
     }
 
-    /// Polls the connections that have open tasks, reads what is readable and dispatches it.
-    /// With one such connection the wait is the read itself.
+    /// Waits on the connections that have open tasks (see [`read_any`]) and dispatches what
+    /// arrived.
     fn pump(&mut self, timeout: Option<Duration>) -> Result<()> {
-        let mut open =
-            (0..self.tables.router.servers()).filter(|&server| self.tables.router.has_open(server));
-        if let (Some(server), None) = (open.next(), open.next()) {
-            self.check_connection(server);
-            if !self.tables.router.has_open(server) {
-                return Ok(()); // ended, or sent elsewhere again: the caller looks afresh
-            }
-            let deadline = timeout.map(|timeout| Instant::now() + timeout);
-            if let Some(conn) = self.client.pool.connection(server) {
-                match conn.read_until(deadline) {
-                    Ok(0) => {}
-                    Ok(_) => self.dispatch_buffered(server),
-                    Err(error) => self.fail_server(server, error),
-                }
-                return Ok(());
-            }
-        }
-        let mut progress = false;
+        let mut servers = std::mem::take(&mut self.tables.scratch_servers);
+        servers.clear();
         for server in 0..self.tables.router.servers() {
-            if !self.tables.router.has_open(server) {
-                continue;
-            }
-            self.check_connection(server);
-            // A reply that is already there is read without sleeping in poll(2) first.
-            let read = match self.client.pool.connection(server) {
-                Some(conn) => conn.read_available(),
-                None => continue,
-            };
-            match read {
-                Ok(0) => {}
-                Ok(_) => {
-                    progress = true;
-                    self.dispatch_buffered(server);
-                }
-                Err(error) => {
-                    progress = true;
-                    self.fail_server(server, error);
+            if self.tables.router.has_open(server) {
+                self.check_connection(server);
+                // Ended, or sent elsewhere again: the caller looks afresh.
+                if self.tables.router.has_open(server)
+                    && self.client.pool.generation(server).is_some()
+                {
+                    servers.push(server);
                 }
             }
         }
-        if progress {
-            return Ok(());
-        }
-        self.tables.scratch_servers.clear();
-        let router = &self.tables.router;
-        self.tables
-            .scratch_servers
-            .extend((0..router.servers()).filter(|&server| router.has_open(server)));
-        let mut ready = std::mem::take(&mut self.tables.scratch_ready);
-        let mut indices = Vec::with_capacity(self.tables.scratch_servers.len());
-        let polled = {
-            let pool = &self.client.pool;
-            let mut streams = Vec::with_capacity(self.tables.scratch_servers.len());
-            for &server in &self.tables.scratch_servers {
-                if let Some(stream) = pool.stream(server) {
-                    indices.push(server);
-                    streams.push(stream);
-                }
+        let mut arrivals = std::mem::take(&mut self.tables.arrivals);
+        let waited = match servers[..] {
+            [] => Ok(()),
+            [server] => match self.client.pool.connection(server) {
+                Some(conn) => read_any(
+                    &mut [conn],
+                    timeout,
+                    &mut self.tables.wait_buffers,
+                    &mut arrivals,
+                ),
+                None => Ok(()),
+            },
+            _ => {
+                let mut conns = self.client.pool.connections(&servers);
+                read_any(
+                    &mut conns,
+                    timeout,
+                    &mut self.tables.wait_buffers,
+                    &mut arrivals,
+                )
             }
-            wait_readable(&streams, timeout, &mut ready)
         };
-        polled.map_err(|source| Error::Io {
-            server: "poll(2)".to_owned(),
-            source,
-        })?;
-        for (position, server) in indices.into_iter().enumerate() {
-            if !ready[position] {
-                continue;
-            }
-            let read = match self.client.pool.connection(server) {
-                Some(conn) => conn.read_some().map(|_| ()),
-                None => continue,
-            };
-            match read {
-                Ok(()) => self.dispatch_buffered(server),
-                Err(error) => self.fail_server(server, error),
+        for (&server, arrival) in servers.iter().zip(arrivals.drain(..)) {
+            match arrival {
+                Arrival::Nothing => {}
+                Arrival::Read => self.dispatch_buffered(server),
+                Arrival::Failed(error) => self.fail_server(server, error),
             }
         }
-        self.tables.scratch_ready = ready;
-        Ok(())
+        self.tables.arrivals = arrivals;
+        self.tables.scratch_servers = servers;
+        waited
     }
 
     fn dispatch_all_buffered(&mut self) {

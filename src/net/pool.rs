@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use super::address::ServerAddr;
 use super::backoff::Backoff;
 use super::connection::{ConnectOptions, Connection};
+use super::link::Link;
 use crate::error::{Error, Result, ServerFailure};
 use crate::protocol::PacketType;
 
@@ -73,14 +74,8 @@ const IDLE_CHECK_AFTER: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 struct Slot {
-    addr: ServerAddr,
-    conn: Option<Connection>,
-    /// Counts the connections opened to this server, so users of an old one can tell.
-    generation: u64,
+    link: Link,
     last_used: Instant,
-    last_error: Option<String>,
-    failures: u32,
-    retry_at: Option<Instant>,
 }
 
 /// A round-robin pool over the configured servers.
@@ -119,13 +114,8 @@ impl ConnectionPool {
             slots: servers
                 .into_iter()
                 .map(|addr| Slot {
-                    addr,
-                    conn: None,
-                    generation: 0,
+                    link: Link::new(addr),
                     last_used: now,
-                    last_error: None,
-                    failures: 0,
-                    retry_at: None,
                 })
                 .collect(),
             cursor: 0,
@@ -193,7 +183,7 @@ impl ConnectionPool {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn server(&self, index: usize) -> &ServerAddr {
-        &self.slots[index].addr
+        self.slots[index].link.addr()
     }
 
     /// The index of a server, if it is in the pool.
@@ -207,7 +197,7 @@ impl ConnectionPool {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn index_of(&self, addr: &ServerAddr) -> Option<usize> {
-        self.slots.iter().position(|slot| &slot.addr == addr)
+        self.slots.iter().position(|slot| slot.link.addr() == addr)
     }
 
     /// The open connection to server `index`, if any; never connects (see
@@ -222,20 +212,33 @@ impl ConnectionPool {
     pub fn connection(&mut self, index: usize) -> Option<&mut Connection> {
         let slot = self.slots.get_mut(index)?;
         slot.last_used = Instant::now();
-        slot.conn.as_mut()
+        slot.link.conn_mut()
     }
 
     /// Which connection to server `index` is open: a number that changes whenever the pool
     /// opens a new one (`None` while none is open). Replies owed on an earlier connection never
     /// arrive on a later one.
     pub(crate) fn generation(&self, index: usize) -> Option<u64> {
-        let slot = self.slots.get(index)?;
-        slot.conn.as_ref().map(|_| slot.generation)
+        let link = &self.slots.get(index)?.link;
+        link.is_open().then(|| link.generation())
     }
 
-    /// The stream of server `index`'s open connection, for readiness polling.
-    pub(crate) fn stream(&self, index: usize) -> Option<&std::net::TcpStream> {
-        self.slots.get(index)?.conn.as_ref().map(Connection::stream)
+    /// The open connections of the servers in `indices` (ascending), for one wait on all.
+    pub(crate) fn connections(&mut self, indices: &[usize]) -> Vec<&mut Connection> {
+        let now = Instant::now();
+        let mut wanted = indices.iter().copied().peekable();
+        let mut conns = Vec::with_capacity(indices.len());
+        for (index, slot) in self.slots.iter_mut().enumerate() {
+            if wanted.peek() != Some(&index) {
+                continue;
+            }
+            wanted.next();
+            if let Some(conn) = slot.link.conn_mut() {
+                slot.last_used = now;
+                conns.push(conn);
+            }
+        }
+        conns
     }
 
     /// Closes server `index`'s connection without counting it as a failure (it is reopened
@@ -250,12 +253,12 @@ impl ConnectionPool {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn discard(&mut self, index: usize) {
-        if let Some(conn) = self.slots.get_mut(index).and_then(|slot| slot.conn.take()) {
+        if let Some(slot) = self.slots.get_mut(index).filter(|slot| slot.link.is_open()) {
             log::debug!(
                 "closing connection to {} (stale replies pending)",
-                conn.server()
+                slot.link.addr()
             );
-            conn.shutdown();
+            slot.link.close();
         }
     }
 
@@ -272,7 +275,7 @@ impl ConnectionPool {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, slot)| slot.conn.is_some())
+            .filter(|(_, slot)| slot.link.is_open())
             .map(|(index, _)| index)
     }
 
@@ -307,9 +310,7 @@ impl ConnectionPool {
         let mut deferred = Vec::new();
         for offset in 0..count {
             let index = (start + offset) % count;
-            if self.slots[index].conn.is_none()
-                && self.slots[index].retry_at.is_some_and(|at| at > now)
-            {
+            if !self.slots[index].link.reconnect_due(now) && !self.slots[index].link.is_open() {
                 deferred.push(index);
                 continue;
             }
@@ -340,45 +341,30 @@ impl ConnectionPool {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn ensure_connected(&mut self, index: usize) -> Result<&mut Connection> {
-        let idle_check = {
-            let slot = &self.slots[index];
-            slot.conn.is_some() && slot.last_used.elapsed() >= IDLE_CHECK_AFTER
-        };
-        if idle_check {
-            let alive = match self.slots[index].conn.as_mut() {
-                Some(conn) => conn.check_alive(),
-                None => Ok(()),
-            };
-            if let Err(error) = alive {
-                self.mark_failed(index, &error);
+        let slot = &mut self.slots[index];
+        if slot.last_used.elapsed() >= IDLE_CHECK_AFTER {
+            if let Some(Err(error)) = slot.link.conn_mut().map(Connection::check_alive) {
+                slot.link.fail(&error, &self.options.backoff);
             }
         }
-        if self.slots[index].conn.is_none() {
-            match open_session(&self.slots[index].addr, &self.options) {
+        if !slot.link.is_open() {
+            match open_session(slot.link.addr(), &self.options) {
                 Ok(conn) => {
-                    let slot = &mut self.slots[index];
-                    if slot.failures > 0 {
-                        log::info!("server {} is reachable again", slot.addr);
-                    }
-                    slot.conn = Some(conn);
-                    slot.generation += 1;
-                    slot.failures = 0;
-                    slot.retry_at = None;
+                    // The probe answered: the server is healthy.
+                    slot.link.attach(conn);
+                    slot.link.mark_healthy();
                 }
                 Err(error) => {
-                    self.mark_failed(index, &error);
+                    slot.link.fail(&error, &self.options.backoff);
                     return Err(error);
                 }
             }
         }
-        let slot = &mut self.slots[index];
         slot.last_used = Instant::now();
-        match slot.conn.as_mut() {
-            Some(conn) => Ok(conn),
-            None => Err(Error::ConnectionClosed {
-                server: slot.addr.to_string(),
-            }),
-        }
+        let server = slot.link.addr().to_string();
+        slot.link
+            .conn_mut()
+            .ok_or(Error::ConnectionClosed { server })
     }
 
     /// Drops server `index`'s connection after `error` and starts its backoff. The error is
@@ -395,20 +381,9 @@ impl ConnectionPool {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn mark_failed(&mut self, index: usize, error: &Error) {
-        let Some(slot) = self.slots.get_mut(index) else {
-            return;
-        };
-        if let Some(conn) = slot.conn.take() {
-            conn.shutdown();
+        if let Some(slot) = self.slots.get_mut(index) {
+            slot.link.fail(error, &self.options.backoff);
         }
-        slot.failures = slot.failures.saturating_add(1);
-        let delay = self.options.backoff.delay(slot.failures);
-        slot.retry_at = Some(Instant::now() + delay);
-        slot.last_error = Some(error.to_string());
-        log::warn!(
-            "server {} failed ({error}); retry in {delay:?} at the earliest",
-            slot.addr
-        );
     }
 
     /// Every server with the last error seen on it (`"not tried"` when none), as reported by
@@ -421,16 +396,7 @@ impl ConnectionPool {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn failures(&self) -> Vec<ServerFailure> {
-        self.slots
-            .iter()
-            .map(|slot| ServerFailure {
-                server: slot.addr.to_string(),
-                error: slot
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "not tried".to_owned()),
-            })
-            .collect()
+        self.slots.iter().map(|slot| slot.link.failure()).collect()
     }
 }
 

@@ -26,13 +26,13 @@ impl Worker {
         }) else {
             log::warn!(
                 "{}: job for unregistered function {}; failing it",
-                self.sessions[index].addr,
+                self.sessions[index].link.addr(),
                 String::from_utf8_lossy(&assignment.function)
             );
             self.send_unowned_fail(index, &assignment.handle, None);
             return;
         };
-        let generation = self.sessions[index].generation;
+        let generation = self.sessions[index].link.generation();
         if self
             .requeued
             .contains(index, generation, &assignment.handle)
@@ -40,7 +40,7 @@ impl Worker {
             log::warn!(
                 "{}: job {} came back after it overran its server time limit here; failing it \
                  instead of running it again",
-                self.sessions[index].addr,
+                self.sessions[index].link.addr(),
                 String::from_utf8_lossy(&assignment.handle)
             );
             let text = b"time limit exceeded in an earlier attempt on this worker";
@@ -63,8 +63,8 @@ impl Worker {
         } = self;
         let ability = &mut abilities[position];
         let session = &mut sessions[index];
-        let generation = session.generation;
-        let Some(conn) = session.conn.as_mut() else {
+        let generation = session.link.generation();
+        let Some(conn) = session.link.conn_mut() else {
             return;
         };
         let addr = conn.server().clone();
@@ -166,7 +166,7 @@ impl Worker {
         let mut flushed = Ok(());
         let mut grabbed = false;
         let mut slept = false;
-        if let Some(conn) = session.conn.as_mut() {
+        if let Some(conn) = session.link.conn_mut() {
             if budget.after > 0 && !stop.is_stopped() && !lost {
                 if session.cycle.sleep_after_job() {
                     slept = conn.queue_request(PacketType::PreSleep, &[]).is_ok();
@@ -219,7 +219,7 @@ impl Worker {
     /// Ends a job without running it: `WORK_WARNING` with `warning` (if any), then `WORK_FAIL`.
     fn send_unowned_fail(&mut self, index: usize, handle: &[u8], warning: Option<&[u8]>) {
         let session = &mut self.sessions[index];
-        if let Some(conn) = session.conn.as_mut() {
+        if let Some(conn) = session.link.conn_mut() {
             let warned = match warning {
                 Some(text) => conn.queue_request(PacketType::WorkWarning, &[handle, text]),
                 None => Ok(()),

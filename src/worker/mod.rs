@@ -18,7 +18,9 @@ pub use lifecycle::{JobEvent, StopHandle, StopReason, WorkSummary};
 pub use session::TimeoutUnit;
 
 use crate::error::{AddressError, ArgumentError, Error, Result};
-use crate::net::{resolve_server_list, Backoff, ConnectOptions, ServerAddr, ToServers};
+use crate::net::{
+    resolve_server_list, Arrival, Backoff, ConnectOptions, ServerAddr, ToServers, WaitBuffers,
+};
 use crate::protocol::{validate, Packet, PacketType};
 use lifecycle::Callbacks;
 use outcome::RequeueGuard;
@@ -433,7 +435,8 @@ impl WorkerBuilder {
             callbacks: Callbacks::default(),
             stop: StopHandle::default(),
             cursor: 0,
-            ready: Vec::new(),
+            wait_buffers: WaitBuffers::default(),
+            arrivals: Vec::new(),
             stashed: VecDeque::new(),
             requeued: RequeueGuard::default(),
         })
@@ -482,7 +485,8 @@ pub struct Worker {
     callbacks: Callbacks,
     stop: StopHandle,
     cursor: usize,
-    ready: Vec<bool>,
+    wait_buffers: WaitBuffers,
+    arrivals: Vec<Arrival>,
     /// Jobs assigned by a late GRAB reply while stopping (server, connection generation, job);
     /// run first by the next `work*` if that connection is still open.
     stashed: VecDeque<(usize, u64, Assignment)>,
@@ -549,7 +553,7 @@ impl Worker {
     pub fn servers(&self) -> Vec<ServerAddr> {
         self.sessions
             .iter()
-            .map(|session| session.addr.clone())
+            .map(|session| session.link.addr().clone())
             .collect()
     }
 
@@ -664,7 +668,7 @@ impl Worker {
         };
         for session in &mut self.sessions {
             let mut result = Ok(());
-            if let (Some(packet), Some(conn)) = (&unregister, session.conn.as_mut()) {
+            if let (Some(packet), Some(conn)) = (&unregister, session.link.conn_mut()) {
                 result = conn.send(packet);
             }
             if let Err(error) = result.and_then(|()| session.register(&wire, limit)) {
@@ -696,7 +700,7 @@ impl Worker {
         }
         let packet = Packet::cant_do(&self.wire_name(name)?)?;
         for session in &mut self.sessions {
-            if let Some(conn) = session.conn.as_mut() {
+            if let Some(conn) = session.link.conn_mut() {
                 if let Err(error) = conn.send(&packet) {
                     session.fail(&error, &self.settings.backoff);
                 }
@@ -844,7 +848,7 @@ impl Worker {
             let connected = self
                 .sessions
                 .iter()
-                .filter(|session| session.conn.is_some())
+                .filter(|session| session.link.is_open())
                 .count();
             let now = Instant::now();
             if connected > 0 {
@@ -852,10 +856,17 @@ impl Worker {
             }
             if now >= deadline || self.stop.is_stopped() {
                 return Err(Error::NoJobServers(
-                    self.sessions.iter().map(Session::failure).collect(),
+                    self.sessions
+                        .iter()
+                        .map(|session| session.link.failure())
+                        .collect(),
                 ));
             }
-            let retry = self.sessions.iter().filter_map(Session::retry_at).min();
+            let retry = self
+                .sessions
+                .iter()
+                .filter_map(|session| session.link.retry_at())
+                .min();
             let wake = retry
                 .unwrap_or(deadline)
                 .min(deadline)

@@ -8,7 +8,7 @@ use super::lifecycle::guarded;
 use super::session::{Assignment, Session};
 use super::{Worker, GRAB_REPLY_TIMEOUT, IDLE_SLICE, REPLY_GRACE};
 use crate::error::{Error, Result};
-use crate::net::wait_readable;
+use crate::net::{read_any, Arrival, Connection};
 use crate::protocol::PacketType;
 
 /// How many jobs the worker may hold at once around the job it is about to run.
@@ -67,6 +67,7 @@ impl Worker {
             // otherwise a due timer would spin.
             let timers = self.sessions.iter().filter_map(|session| {
                 session
+                    .link
                     .retry_at()
                     .into_iter()
                     .chain(session.next_timer())
@@ -84,7 +85,7 @@ impl Worker {
         let out: u64 = self
             .sessions
             .iter()
-            .filter(|session| session.conn.is_some())
+            .filter(|session| session.link.is_open())
             .map(|session| u64::from(session.cycle.grabs_out()))
             .sum();
         out + self.stashed.len() as u64
@@ -109,7 +110,7 @@ impl Worker {
         let idle = |index: &usize| !running && self.sessions[*index].is_idle_awake();
         let busy = |index: &usize| {
             let session = &self.sessions[*index];
-            session.conn.is_some() && session.cycle.may_prefetch()
+            session.link.is_open() && session.cycle.may_prefetch()
         };
         let anything_in_hand = running || self.in_flight() > 0;
         in_turn
@@ -129,14 +130,14 @@ impl Worker {
                 break;
             };
             let session = &mut self.sessions[index];
-            let Some(conn) = session.conn.as_mut() else {
+            let Some(conn) = session.link.conn_mut() else {
                 break;
             };
             match conn.queue_request(kind, &[]).and_then(|()| conn.flush()) {
                 Ok(()) => {
                     session.grab_sent();
                     if let Some(callback) = self.callbacks.on_grab_job.as_mut() {
-                        let addr = &session.addr;
+                        let addr = session.link.addr();
                         guarded("on_grab_job", || callback(addr));
                     }
                 }
@@ -148,10 +149,9 @@ impl Worker {
     /// Handles every buffered packet until a job is assigned.
     fn next_assignment(&mut self) -> Option<(usize, Assignment)> {
         while let Some((index, generation, assignment)) = self.stashed.pop_front() {
-            let same_connection = self
-                .sessions
-                .get(index)
-                .is_some_and(|session| session.conn.is_some() && session.generation == generation);
+            let same_connection = self.sessions.get(index).is_some_and(|session| {
+                session.link.is_open() && session.link.generation() == generation
+            });
             if same_connection {
                 return Some((index, assignment));
             }
@@ -162,13 +162,13 @@ impl Worker {
             let index = (self.cursor + offset) % count;
             loop {
                 let session = &mut self.sessions[index];
-                let next = match session.conn.as_mut() {
+                let next = match session.link.conn_mut() {
                     Some(conn) if conn.buffered() > 0 => conn.next_buffered(),
                     _ => break,
                 };
                 let packet = match next {
                     Ok(Some(packet)) => {
-                        session.mark_healthy();
+                        session.link.mark_healthy();
                         packet
                     }
                     Ok(None) => break,
@@ -182,15 +182,15 @@ impl Worker {
                 let (step, asked_at) = session.on_packet(kind);
                 if kind == PacketType::NoJob && asked {
                     if let Some(callback) = self.callbacks.on_no_job.as_mut() {
-                        let addr = &session.addr;
+                        let addr = session.link.addr();
                         guarded("on_no_job", || callback(addr));
                     }
                 }
                 match step {
                     Step::Wake => {}
-                    Step::Ignore => log::debug!("{}: ignoring {kind}", session.addr),
+                    Step::Ignore => log::debug!("{}: ignoring {kind}", session.link.addr()),
                     Step::PreSleep => {
-                        let slept = session.conn.as_mut().map(|conn| {
+                        let slept = session.link.conn_mut().map(|conn| {
                             conn.queue_request(PacketType::PreSleep, &[])
                                 .and_then(|()| conn.flush())
                         });
@@ -205,7 +205,10 @@ impl Worker {
                     }
                     Step::Run => {
                         if !asked {
-                            log::warn!("{}: job assigned without a GRAB outstanding", session.addr);
+                            log::warn!(
+                                "{}: job assigned without a GRAB outstanding",
+                                session.link.addr()
+                            );
                         }
                         let assigned_at = asked_at.unwrap_or_else(Instant::now);
                         return Some((index, Assignment::from_packet(packet, assigned_at)));
@@ -266,85 +269,50 @@ impl Worker {
             connected.retain(|&other| other != index);
             let session = &mut self.sessions[index];
             if let Some(callback) = self.callbacks.on_connect_error.as_mut() {
-                let addr = &session.addr;
+                let addr = session.link.addr();
                 guarded("on_connect_error", || callback(addr, &error));
             }
             session.fail(&error, &self.settings.backoff);
         }
         for index in connected {
-            let addr = &self.sessions[index].addr;
+            let addr = self.sessions[index].link.addr();
             if let Some(callback) = self.callbacks.on_connect.as_mut() {
                 guarded("on_connect", || callback(addr));
             }
         }
     }
 
-    /// Blocks in one poll over all connections for up to `timeout`, then reads what arrived.
-    /// With one connection the wait is the read itself.
+    /// Waits up to `timeout` on every open connection (see [`read_any`]) and keeps what
+    /// arrived for [`next_assignment`](Worker::next_assignment).
     fn wait_and_read(&mut self, timeout: Duration) {
-        let mut connected = self
-            .sessions
-            .iter()
-            .filter(|session| session.conn.is_some());
-        if let (Some(_), None) = (connected.next(), connected.next()) {
-            let deadline = Instant::now() + timeout;
-            for session in &mut self.sessions {
-                if let Some(conn) = session.conn.as_mut() {
-                    if let Err(error) = conn.read_until(Some(deadline)) {
-                        session.fail(&error, &self.settings.backoff);
-                    }
-                }
-            }
-            return;
-        }
-        // The reply to a GRAB just sent is often there already: read it without sleeping.
-        let mut progress = false;
-        for session in &mut self.sessions {
-            if !session.awaiting_reply() {
-                continue;
-            }
-            let Some(conn) = session.conn.as_mut() else {
-                continue;
-            };
-            match conn.read_available() {
-                Ok(0) => {}
-                Ok(_) => progress = true,
-                Err(error) => {
-                    progress = true;
-                    session.fail(&error, &self.settings.backoff);
-                }
-            }
-        }
-        if progress {
-            return;
-        }
-        let mut indices = Vec::with_capacity(self.sessions.len());
-        let polled = {
-            let mut streams = Vec::with_capacity(self.sessions.len());
-            for (index, session) in self.sessions.iter().enumerate() {
-                if let Some(conn) = &session.conn {
-                    indices.push(index);
-                    streams.push(conn.stream());
-                }
-            }
-            wait_readable(&streams, Some(timeout), &mut self.ready)
+        let mut arrivals = std::mem::take(&mut self.arrivals);
+        let waited = {
+            let mut conns: Vec<&mut Connection> = self
+                .sessions
+                .iter_mut()
+                .filter_map(|session| session.link.conn_mut())
+                .collect();
+            read_any(
+                &mut conns,
+                Some(timeout),
+                &mut self.wait_buffers,
+                &mut arrivals,
+            )
         };
-        if let Err(error) = polled {
-            log::error!("poll failed: {error}");
+        if let Err(error) = waited {
+            log::error!("{error}");
             std::thread::sleep(timeout.min(IDLE_SLICE));
-            return;
         }
-        for (position, index) in indices.into_iter().enumerate() {
-            if !self.ready[position] {
-                continue;
-            }
-            let session = &mut self.sessions[index];
-            if let Some(conn) = session.conn.as_mut() {
-                if let Err(error) = conn.read_some() {
-                    session.fail(&error, &self.settings.backoff);
-                }
+        let open = self
+            .sessions
+            .iter_mut()
+            .filter(|session| session.link.is_open());
+        for (session, arrival) in open.zip(arrivals.drain(..)) {
+            if let Arrival::Failed(error) = arrival {
+                session.fail(&error, &self.settings.backoff);
             }
         }
+        self.arrivals = arrivals;
     }
 
     /// Makes sure every server has processed what was sent (an ECHO round trip each), so a
@@ -353,7 +321,7 @@ impl Worker {
         let started = Instant::now();
         let deadline = started + REPLY_GRACE;
         for (index, session) in self.sessions.iter_mut().enumerate() {
-            let Some(mut conn) = session.conn.take() else {
+            let Some(mut conn) = session.link.take() else {
                 continue;
             };
             let stashed = &mut self.stashed;
@@ -372,7 +340,7 @@ impl Worker {
                         (Step::Run, asked_at) => {
                             let assigned_at = asked_at.unwrap_or_else(Instant::now);
                             let assignment = Assignment::from_packet(packet, assigned_at);
-                            stashed.push_back((index, session.generation, assignment));
+                            stashed.push_back((index, session.link.generation(), assignment));
                         }
                         (Step::ServerError, _) => {
                             if let Some(error) = session.fatal_server_error(&packet, awaiting) {
@@ -382,9 +350,12 @@ impl Worker {
                         _ => {}
                     }
                 });
-            session.conn = Some(conn);
+            session.link.restore(conn);
             if let Err(error) = synced {
-                log::debug!("{}: sync before stopping failed: {error}", session.addr);
+                log::debug!(
+                    "{}: sync before stopping failed: {error}",
+                    session.link.addr()
+                );
                 session.fail(&error, &self.settings.backoff);
             }
         }

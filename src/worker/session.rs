@@ -6,8 +6,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, Step};
-use crate::error::{Error, ProtocolError, Result, ServerFailure};
-use crate::net::{Backoff, ConnectOptions, Connection, ServerAddr};
+use crate::error::{Error, ProtocolError, Result};
+use crate::net::{Backoff, ConnectOptions, Connection, Link, ServerAddr};
 use crate::protocol::{Packet, PacketType};
 
 /// Unit of the CAN_DO_TIMEOUT value (set with
@@ -42,18 +42,14 @@ pub(crate) struct Registration {
 
 #[derive(Debug)]
 pub(crate) struct Session {
-    pub(crate) addr: ServerAddr,
-    pub(crate) conn: Option<Connection>,
+    /// The server, its connection and its health.
+    pub(crate) link: Link,
     pub(crate) cycle: Cycle,
     /// When each GRAB still out was sent, oldest first (replies come in order).
     grabs_sent_at: VecDeque<Instant>,
     /// Since when a GRAB reply is due: the first GRAB out, then the latest reply, then the end
     /// of the latest job (nothing is read while a handler runs).
     waiting_since: Option<Instant>,
-    /// Counts connects, so a job stashed from an older connection is never run on a new one.
-    pub(crate) generation: u64,
-    failures: u32,
-    retry_at: Option<Instant>,
     millis: Option<bool>,
     /// The longest this connection sleeps on the server's word (see
     /// [`WorkerBuilder::reask_interval`](crate::worker::WorkerBuilder::reask_interval)).
@@ -62,8 +58,6 @@ pub(crate) struct Session {
     slept_at: Option<Instant>,
     /// After empty wake-ups: no GRAB before this instant.
     grab_after: Option<Instant>,
-    /// Why the connection was last lost or refused.
-    last_error: Option<String>,
 }
 
 /// Empty wake-ups in a row that cost nothing: gearmand wakes every sleeping worker for one
@@ -88,44 +82,20 @@ pub(crate) fn empty_wake_pause(empty_wakes: u32, cap: Duration) -> Duration {
 impl Session {
     pub(crate) fn new(addr: ServerAddr, reask: Duration) -> Session {
         Session {
-            addr,
-            conn: None,
+            link: Link::new(addr),
             cycle: Cycle::new(),
             grabs_sent_at: VecDeque::new(),
             waiting_since: None,
-            generation: 0,
-            failures: 0,
-            retry_at: None,
             millis: None,
             reask,
             slept_at: None,
             grab_after: None,
-            last_error: None,
-        }
-    }
-
-    /// This server and its last error, for [`Error::NoJobServers`].
-    pub(crate) fn failure(&self) -> ServerFailure {
-        ServerFailure {
-            server: self.addr.to_string(),
-            error: self
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "not connected yet".to_owned()),
         }
     }
 
     /// True when disconnected and its backoff has passed.
     pub(crate) fn reconnect_due(&self, now: Instant) -> bool {
-        self.conn.is_none() && self.retry_at.map_or(true, |at| at <= now)
-    }
-
-    /// When a disconnected session may be retried.
-    pub(crate) fn retry_at(&self) -> Option<Instant> {
-        if self.conn.is_some() {
-            return None;
-        }
-        self.retry_at
+        self.link.reconnect_due(now)
     }
 
     /// Connects and registers: SET_CLIENT_ID, then every CAN_DO / CAN_DO_TIMEOUT, in one write.
@@ -134,7 +104,7 @@ impl Session {
         options: &ConnectOptions,
         registration: &Registration,
     ) -> Result<()> {
-        let mut conn = Connection::connect(&self.addr, options)?;
+        let mut conn = Connection::connect(self.link.addr(), options)?;
         let millis = match registration.unit {
             TimeoutUnit::Milliseconds => true,
             TimeoutUnit::Seconds => false,
@@ -148,22 +118,20 @@ impl Session {
             conn.queue_packet(&registration_packet(name, *limit, millis)?);
         }
         conn.flush()?;
-        self.conn = Some(conn);
+        self.link.attach(conn);
         self.reset_cycle();
-        self.generation += 1;
-        self.retry_at = None;
         Ok(())
     }
 
     /// True when connected and a GRAB reply is due.
     pub(crate) fn awaiting_reply(&self) -> bool {
-        self.conn.is_some() && self.cycle.grabs_out() > 0
+        self.link.is_open() && self.cycle.grabs_out() > 0
     }
 
     /// True when connected, awake, with nothing out and no pause after empty wake-ups
     /// running: due for a GRAB.
     pub(crate) fn is_idle_awake(&self) -> bool {
-        self.conn.is_some()
+        self.link.is_open()
             && self.cycle.is_idle_awake()
             && self.grab_after.map_or(true, |at| at <= Instant::now())
     }
@@ -179,11 +147,15 @@ impl Session {
     /// can lose a wake-up (1.1.x) and never wakes sleepers for a scheduled job that comes due
     /// (1.1.x), so a sleeping worker asks again itself, as libgearman does.
     pub(crate) fn reask_if_due(&mut self, now: Instant) {
-        if self.conn.is_none() || !self.cycle.is_sleeping() {
+        if !self.link.is_open() || !self.cycle.is_sleeping() {
             return;
         }
         if self.slept_at.is_some_and(|at| now >= at + self.reask) {
-            log::debug!("{}: no NOOP for {:?}; asking again", self.addr, self.reask);
+            log::debug!(
+                "{}: no NOOP for {:?}; asking again",
+                self.link.addr(),
+                self.reask
+            );
             self.slept_at = None;
             self.cycle.wake();
         }
@@ -191,7 +163,7 @@ impl Session {
 
     /// The next instant one of this connection's timers (re-ask, pause) ends, if one runs.
     pub(crate) fn next_timer(&self) -> Option<Instant> {
-        self.conn.as_ref()?;
+        self.link.conn()?;
         if self.cycle.is_sleeping() {
             return self.slept_at.map(|at| at + self.reask);
         }
@@ -222,7 +194,7 @@ impl Session {
                 if !pause.is_zero() {
                     log::debug!(
                         "{}: {} wake-ups in a row brought no job; next GRAB in {pause:?}",
-                        self.addr,
+                        self.link.addr(),
                         self.cycle.empty_wakes()
                     );
                 }
@@ -248,9 +220,9 @@ impl Session {
     pub(crate) fn fatal_server_error(&self, packet: &Packet, awaiting: bool) -> Option<Error> {
         let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
         let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
-        log::warn!("{}: server error {code}: {text}", self.addr);
+        log::warn!("{}: server error {code}: {text}", self.link.addr());
         (awaiting && code != "JOB_NOT_FOUND").then(|| Error::Server {
-            server: self.addr.to_string(),
+            server: self.link.addr().to_string(),
             code,
             text,
         })
@@ -279,20 +251,11 @@ impl Session {
                 .is_some_and(|since| since.elapsed() > limit)
     }
 
-    /// The server answered on this connection: it is healthy, so the backoff starts over.
-    /// (A server that accepts and then closes at once keeps its growing backoff.)
-    pub(crate) fn mark_healthy(&mut self) {
-        if self.failures > 0 {
-            log::info!("worker reconnected to {}", self.addr);
-            self.failures = 0;
-        }
-    }
-
     /// Sends a CAN_DO / CAN_DO_TIMEOUT for a newly added ability on an open connection.
     pub(crate) fn register(&mut self, name: &[u8], limit: Option<Duration>) -> Result<()> {
         let millis = self.millis.unwrap_or(true);
         let packet = registration_packet(name, limit, millis)?;
-        if let Some(conn) = self.conn.as_mut() {
+        if let Some(conn) = self.link.conn_mut() {
             conn.send(&packet)?;
             // CAN_DO does not wake a sleeping worker: ask again ourselves.
             self.cycle.wake();
@@ -302,22 +265,8 @@ impl Session {
 
     /// Drops the connection and schedules the next attempt.
     pub(crate) fn fail(&mut self, error: &Error, backoff: &Backoff) {
-        if let Some(conn) = self.conn.take() {
-            conn.shutdown();
-        }
-        self.failures = self.failures.saturating_add(1);
-        self.last_error = Some(error.to_string());
-        let delay = backoff.delay(self.failures);
-        self.retry_at = Some(Instant::now() + delay);
+        self.link.fail(error, backoff);
         self.reset_cycle();
-        if self.failures == 1 {
-            log::warn!("worker lost {}: {error}; retrying in {delay:?}", self.addr);
-        } else {
-            log::debug!(
-                "worker cannot reach {}: {error}; retrying in {delay:?}",
-                self.addr
-            );
-        }
     }
 }
 

@@ -1,0 +1,80 @@
+//! The one wait on several server connections: read what has already arrived, block in the
+//! read itself when there is one connection, and in one `poll(2)` when there are several.
+//! Client task sets and the worker loop both wait here, so sockets stay inside `net/`.
+
+use std::time::{Duration, Instant};
+
+use super::poll::wait_readable;
+use super::Connection;
+use crate::error::{Error, Result};
+
+/// What a wait brought on one connection.
+#[derive(Debug)]
+pub(crate) enum Arrival {
+    /// Nothing new.
+    Nothing,
+    /// New bytes are buffered: decode them.
+    Read,
+    /// The connection failed (closed, reset, timed out): drop it.
+    Failed(Error),
+}
+
+/// Reusable buffers for [`read_any`], so a wait does not allocate once they have grown.
+#[derive(Debug, Default)]
+pub(crate) struct WaitBuffers {
+    ready: Vec<bool>,
+}
+
+/// Waits up to `timeout` (`None`: each connection's I/O timeout with one, forever with
+/// several) until at least one of `conns` has something, and reads it. `arrivals[i]` tells
+/// what happened on `conns[i]`.
+///
+/// Bytes that have already arrived are read first, without sleeping. With one connection the
+/// wait is the blocking read itself (one system call per wake-up). An error of `poll(2)` itself
+/// is returned; it names no server.
+pub(crate) fn read_any(
+    conns: &mut [&mut Connection],
+    timeout: Option<Duration>,
+    buffers: &mut WaitBuffers,
+    arrivals: &mut Vec<Arrival>,
+) -> Result<()> {
+    arrivals.clear();
+    arrivals.extend(conns.iter().map(|_| Arrival::Nothing));
+    if let [conn] = conns {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        arrivals[0] = arrival(conn.read_until(deadline));
+        return Ok(());
+    }
+    let mut progress = false;
+    for (conn, slot) in conns.iter_mut().zip(arrivals.iter_mut()) {
+        *slot = arrival(conn.read_available());
+        progress |= !matches!(slot, Arrival::Nothing);
+    }
+    if progress {
+        return Ok(());
+    }
+    let streams: Vec<_> = conns.iter().map(|conn| conn.stream()).collect();
+    wait_readable(&streams, timeout, &mut buffers.ready).map_err(Error::Wait)?;
+    drop(streams);
+    for ((conn, slot), &ready) in conns
+        .iter_mut()
+        .zip(arrivals.iter_mut())
+        .zip(&buffers.ready)
+    {
+        if ready {
+            *slot = match conn.read_some() {
+                Ok(_) => Arrival::Read,
+                Err(error) => Arrival::Failed(error),
+            };
+        }
+    }
+    Ok(())
+}
+
+fn arrival(read: Result<usize>) -> Arrival {
+    match read {
+        Ok(0) => Arrival::Nothing,
+        Ok(_) => Arrival::Read,
+        Err(error) => Arrival::Failed(error),
+    }
+}
