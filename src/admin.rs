@@ -4,10 +4,10 @@
 //! gearmand 1.1.20 has no `shutdown` command (it was removed in 1.1.15): stop the server with
 //! SIGTERM (immediate) or SIGUSR1 (graceful) instead.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::error::{Error, Result};
-use crate::net::{ConnectOptions, Connection, Link, ServerAddr, ToServers};
+use crate::error::{Error, Result, Waiting};
+use crate::net::{ConnectOptions, Connection, Deadline, Link, ServerAddr, ToServers};
 use crate::protocol::admin::{
     AdminCommand, AdminParser, AdminReply, FunctionPriorityStatus, FunctionStatus, JobInfo,
     MaxQueue, WorkerInfo,
@@ -205,8 +205,7 @@ impl Admin {
     }
 
     fn round_trip(&mut self, command: &AdminCommand, line: &[u8]) -> Result<AdminReply> {
-        let started = Instant::now();
-        let deadline = started + self.timeout;
+        let deadline = Deadline::after(self.timeout, Waiting::AdminReply);
         if !self.link.is_open() {
             self.link
                 .attach(Connection::connect(self.link.addr(), &self.options)?);
@@ -219,20 +218,9 @@ impl Admin {
         conn.queue_raw(line);
         conn.flush()?;
         let parser = self.parser;
-        loop {
-            if let Some(reply) = conn.parse_buffered(|buf| parser.parse(command, buf))? {
-                return match reply {
-                    AdminReply::Err { code, message } => Err(Error::Admin { code, message }),
-                    reply => Ok(reply),
-                };
-            }
-            if !conn.wait_readable(Some(deadline))? {
-                return Err(Error::Timeout {
-                    during: "waiting for an admin reply",
-                    after: self.timeout,
-                });
-            }
-            conn.read_some()?;
+        match conn.recv_text(&deadline, |buf| parser.parse(command, buf))? {
+            AdminReply::Err { code, message } => Err(Error::Admin { code, message }),
+            reply => Ok(reply),
         }
     }
 }

@@ -1,11 +1,17 @@
-//! Error types: one root [`Error`] for every fallible call, [`ProtocolError`] for bytes that
-//! break the Gearman wire rules, and [`ArgumentError`] for caller input refused before sending.
+//! The root [`Error`] of every fallible call, and the errors of the layers below it that it
+//! wraps: the codec's [`ProtocolError`] and [`ArgumentError`] (defined in `protocol/error.rs`,
+//! so that dependencies flow one way: protocol, then this file) and [`AddressError`].
 
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::protocol::{Magic, PacketType};
+use std::sync::Arc;
+
+use crate::net::ServerAddr;
+pub use crate::net::{AddressError, JobHandle};
+pub use crate::protocol::{ArgumentError, ProtocolError};
+use crate::protocol::{Packet, PacketType};
 
 /// Result alias used throughout the crate: `Result<T>` is `Result<T, gearman_sync::Error>`.
 ///
@@ -18,204 +24,149 @@ use crate::protocol::{Magic, PacketType};
 /// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Bytes received from a peer that violate the Gearman protocol.
-///
-/// Produced by the sans-IO codec ([`crate::protocol`]) and therefore cheap to clone and compare.
-/// A connection that yields a `ProtocolError` is out of sync and is closed by this crate.
-///
-/// ```
-/// use gearman_sync::ProtocolError;
-/// use gearman_sync::protocol::Decoder;
-/// let error = Decoder::new().decode(b"HTTP/1.1 200 OK").unwrap_err();
-/// assert_eq!(error, ProtocolError::BadMagic(*b"HTTP"));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProtocolError {
-    /// The first four bytes of a packet are neither `\0REQ` nor `\0RES`.
-    #[error("bad packet magic {0:02x?} (expected \\0REQ or \\0RES)")]
-    BadMagic([u8; 4]),
-    /// A packet carried the wrong magic for its direction, e.g. a request sent by a server.
-    #[error("{kind} packet with {found} magic where {expected} magic was expected")]
-    UnexpectedMagic {
-        /// The packet's type.
-        kind: PacketType,
-        /// The magic this side accepts.
-        expected: Magic,
-        /// The magic that arrived.
-        found: Magic,
-    },
-    /// The packet type number is outside 1..=42.
-    #[error("unknown packet type {0}")]
-    UnknownPacketType(u32),
-    /// The declared body length exceeds the decoder's cap; nothing was allocated for it.
-    #[error("packet body of {len} bytes exceeds the limit of {max} bytes")]
-    BodyTooLarge {
-        /// Declared body length.
-        len: u32,
-        /// The configured maximum.
-        max: u32,
-    },
-    /// The body has fewer NUL-delimited fields than the packet type requires.
-    #[error("{kind} packet needs {expected} NUL-delimited fields, found {found}")]
-    MissingFields {
-        /// The packet's type.
-        kind: PacketType,
-        /// Delimited fields the type requires.
-        expected: usize,
-        /// Delimited fields present.
-        found: usize,
-    },
-    /// A numeric field (status numerator, known flag, ...) is not a decimal number.
-    #[error("{kind} field {field} is not a valid number: {value:?}")]
-    InvalidNumber {
-        /// The packet's type.
-        kind: PacketType,
-        /// Which field.
-        field: &'static str,
-        /// The field as received (lossy UTF-8, cut to 64 bytes).
-        value: String,
-    },
-    /// A packet arrived that makes no sense at this point of the conversation.
-    #[error("unexpected {kind} packet: {context}")]
-    UnexpectedPacket {
-        /// The packet's type.
-        kind: PacketType,
-        /// What the receiver was doing.
-        context: &'static str,
-    },
-    /// An admin text reply line is longer than the parser's cap.
-    #[error("admin reply line longer than {max} bytes")]
-    AdminLineTooLong {
-        /// The configured maximum line length.
-        max: usize,
-    },
-    /// A complete admin reply (all its lines) is larger than the parser's cap.
-    #[error("admin reply larger than {max} bytes")]
-    AdminReplyTooLarge {
-        /// The configured maximum reply size.
-        max: usize,
-    },
-    /// An admin text reply line does not have the shape its command produces.
-    #[error("malformed admin reply ({reason}): {line:?}")]
-    MalformedAdminReply {
-        /// What is wrong with it.
-        reason: &'static str,
-        /// The offending line (lossy UTF-8, cut to 200 bytes).
-        line: String,
-    },
-}
-
-/// Caller input refused before anything is sent, because gearmand would mishandle it.
-///
-/// ```
-/// use gearman_sync::ArgumentError;
-/// use gearman_sync::protocol::validate;
-/// assert_eq!(
-///     validate::function(b"a\0b"),
-///     Err(ArgumentError::NulByte { field: "function name" })
-/// );
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ArgumentError {
-    /// A NUL byte inside a field that the protocol delimits with NUL.
-    #[error("{field} must not contain a NUL byte")]
-    NulByte {
-        /// Which argument.
-        field: &'static str,
-    },
-    /// An argument that must not be empty is empty.
-    #[error("{field} must not be empty")]
-    Empty {
-        /// Which argument.
-        field: &'static str,
-    },
-    /// An argument is longer than gearmand handles correctly.
-    #[error("{field} is {len} bytes long; the maximum is {max}")]
-    TooLong {
-        /// Which argument.
-        field: &'static str,
-        /// Its length.
-        len: usize,
-        /// The maximum.
-        max: usize,
-    },
-    /// An argument holds a byte that is not allowed there (space, newline, control byte ...).
-    #[error("{field} contains a byte not allowed there: {byte:#04x}")]
-    InvalidByte {
-        /// Which argument.
-        field: &'static str,
-        /// The first offending byte.
-        byte: u8,
-    },
-    /// The number of arguments does not match the packet type's shape.
-    #[error("{kind} takes {expected} arguments, {found} given")]
-    WrongArgumentCount {
-        /// The packet's type.
-        kind: PacketType,
-        /// Arguments the type takes.
-        expected: usize,
-        /// Arguments given.
-        found: usize,
-    },
-    /// A packet type was used with a constructor that does not build it.
-    #[error("{kind} cannot be built by this constructor")]
-    WrongPacketType {
-        /// The type given.
-        kind: PacketType,
-    },
-    /// The whole packet would exceed the protocol's 4 GiB body limit.
-    #[error("packet body of {len} bytes exceeds the protocol's u32 length")]
-    PacketTooLarge {
-        /// The body length that was refused.
-        len: usize,
-    },
-    /// A value is out of its allowed range.
-    #[error("{field}: {reason}")]
-    OutOfRange {
-        /// Which argument.
-        field: &'static str,
-        /// Why it is refused.
-        reason: &'static str,
-    },
-}
-
-/// A server address that could not be parsed; names the bad entry.
-///
-/// ```
-/// use gearman_sync::ServerAddr;
-/// let error = ServerAddr::parse("host:0").unwrap_err();
-/// assert_eq!(error.entry, "host:0");
-/// assert_eq!(error.reason, "port out of range 1..=65535");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid server address {entry:?}: {reason}")]
-pub struct AddressError {
-    /// The entry as given.
-    pub entry: String,
-    /// What is wrong with it.
-    pub reason: &'static str,
-}
-
 /// One server and the last error seen on it, as listed by [`Error::NoJobServers`].
 ///
 /// ```
-/// use gearman_sync::ServerFailure;
-/// let failure = ServerFailure { server: "10.0.0.1:4730".into(), error: "refused".into() };
-/// assert_eq!(failure.to_string(), "10.0.0.1:4730: refused");
+/// use gearman_sync::{Error, ServerFailure};
+/// let failure = ServerFailure::new("10.0.0.1:4730", None);
+/// assert_eq!(failure.to_string(), "10.0.0.1:4730: not tried");
+/// let closed = Error::ConnectionClosed { server: "10.0.0.1:4730".into() };
+/// let failure = ServerFailure::new("10.0.0.1:4730", Some(closed));
+/// assert!(matches!(failure.error.as_deref(), Some(Error::ConnectionClosed { .. })));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct ServerFailure {
     /// The server, as `host:port`.
     pub server: String,
-    /// The last error seen on it.
-    pub error: String,
+    /// The last error seen on it (`None`: it was not tried).
+    pub error: Option<Arc<Error>>,
+}
+
+impl ServerFailure {
+    /// A server and its last error.
+    ///
+    /// ```
+    /// use gearman_sync::ServerFailure;
+    /// assert!(ServerFailure::new("gm1:4730", None).error.is_none());
+    /// ```
+    pub fn new(server: impl Into<String>, error: Option<Error>) -> ServerFailure {
+        ServerFailure {
+            server: server.into(),
+            error: error.map(Arc::new),
+        }
+    }
 }
 
 impl fmt::Display for ServerFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.server, self.error)
+        match &self.error {
+            Some(error) => write!(f, "{}: {error}", self.server),
+            None => write!(f, "{}: not tried", self.server),
+        }
+    }
+}
+
+/// What a call was waiting for when its deadline passed (in [`Error::Timeout`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_sync::{Error, Waiting};
+/// let error = Error::Timeout { waiting_for: Waiting::JobResult, timeout: Duration::from_secs(60) };
+/// assert_eq!(error.to_string(), "timed out after 60s waiting for the job's result");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waiting {
+    /// A new connection's `ECHO` probe (and the `OPTION_RES` replies before it).
+    Probe,
+    /// The reply to a request: `STATUS_RES`, `ECHO_RES`, `OPTION_RES` ...
+    Reply(PacketType),
+    /// `JOB_CREATED` for a submission.
+    JobCreated,
+    /// A foreground job's result.
+    JobResult,
+    /// The reply to a worker's `GRAB_JOB`.
+    GrabReply,
+    /// The `ECHO` a worker sends before it returns, so the results it sent are not lost.
+    Sync,
+    /// An admin command's reply.
+    AdminReply,
+    /// The reply to the admin `version` command a worker sends on connect.
+    ServerVersion,
+    /// A socket read or write (the I/O timeout).
+    Socket,
+}
+
+impl fmt::Display for Waiting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Waiting::Probe => f.write_str("the probe of a new connection"),
+            Waiting::Reply(kind) => write!(f, "{kind}"),
+            Waiting::JobCreated => f.write_str("JOB_CREATED"),
+            Waiting::JobResult => f.write_str("the job's result"),
+            Waiting::GrabReply => f.write_str("the reply to GRAB_JOB"),
+            Waiting::Sync => f.write_str("the server to confirm the results sent"),
+            Waiting::AdminReply => f.write_str("an admin reply"),
+            Waiting::ServerVersion => f.write_str("the server's version"),
+            Waiting::Socket => f.write_str("the socket"),
+        }
+    }
+}
+
+/// The code of a gearmand `ERROR` packet (PROTOCOL.md 3.9), for [`Error::Server`].
+///
+/// ```
+/// use gearman_sync::ServerErrorCode;
+/// assert_eq!(ServerErrorCode::from_wire(b"JOB_NOT_FOUND"), ServerErrorCode::JobNotFound);
+/// assert_eq!(ServerErrorCode::from_wire(b"NEW_CODE").to_string(), "NEW_CODE");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerErrorCode {
+    /// `JOB_NOT_FOUND`: a result or status for a job this connection does not own (also a late
+    /// result after gearmand re-queued the job).
+    JobNotFound,
+    /// `QUEUE_ERROR`: the job could not be queued (a full queue, a failed persistent store).
+    QueueError,
+    /// `ARGUMENT_TOO_LARGE`: a unique or reducer over 63 bytes, a handle of 64 bytes or more.
+    ArgumentTooLarge,
+    /// `UNKNOWN_OPTION`: an `OPTION_REQ` gearmand does not know.
+    UnknownOption,
+    /// `INVALID_COMMAND`: a packet type gearmand does not take from this side.
+    InvalidCommand,
+    /// `INVALID_MAGIC`: a packet with response magic.
+    InvalidMagic,
+    /// Any other code, as sent.
+    Other(String),
+}
+
+impl ServerErrorCode {
+    /// The code for `code` as it appears in an `ERROR` packet.
+    pub fn from_wire(code: &[u8]) -> ServerErrorCode {
+        match code {
+            b"JOB_NOT_FOUND" => ServerErrorCode::JobNotFound,
+            b"QUEUE_ERROR" => ServerErrorCode::QueueError,
+            b"ARGUMENT_TOO_LARGE" => ServerErrorCode::ArgumentTooLarge,
+            b"UNKNOWN_OPTION" => ServerErrorCode::UnknownOption,
+            b"INVALID_COMMAND" => ServerErrorCode::InvalidCommand,
+            b"INVALID_MAGIC" => ServerErrorCode::InvalidMagic,
+            other => ServerErrorCode::Other(String::from_utf8_lossy(other).into_owned()),
+        }
+    }
+}
+
+impl fmt::Display for ServerErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ServerErrorCode::JobNotFound => "JOB_NOT_FOUND",
+            ServerErrorCode::QueueError => "QUEUE_ERROR",
+            ServerErrorCode::ArgumentTooLarge => "ARGUMENT_TOO_LARGE",
+            ServerErrorCode::UnknownOption => "UNKNOWN_OPTION",
+            ServerErrorCode::InvalidCommand => "INVALID_COMMAND",
+            ServerErrorCode::InvalidMagic => "INVALID_MAGIC",
+            ServerErrorCode::Other(code) => code,
+        })
     }
 }
 
@@ -258,7 +209,7 @@ fn failure_text(warning: &Option<Vec<u8>>) -> String {
 /// }
 /// # Ok::<(), gearman_sync::Error>(())
 /// ```
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// Caller input was refused before anything was sent.
@@ -283,12 +234,12 @@ pub enum Error {
     Io {
         /// The peer, as `host:port`.
         server: String,
-        /// The underlying error.
-        source: io::Error,
+        /// The underlying error (shared, so that errors can be cloned).
+        source: Arc<io::Error>,
     },
     /// Waiting on the server connections (`poll(2)`) failed.
     #[error("waiting on the server connections failed: {0}")]
-    Wait(#[source] io::Error),
+    Wait(#[source] Arc<io::Error>),
     /// The server closed the connection.
     #[error("connection to {server} closed by the server")]
     ConnectionClosed {
@@ -304,14 +255,14 @@ pub enum Error {
         /// Why confirmation is missing.
         reason: String,
     },
-    /// The server answered with an `ERROR` packet; code and text are kept as sent.
+    /// The server answered with an `ERROR` packet (built only by [`Error::from_error_packet`]).
     #[error("server {server} returned {code}: {text}")]
     Server {
         /// The server that answered.
         server: String,
-        /// The error code, e.g. `QUEUE_ERROR`.
-        code: String,
-        /// The message text.
+        /// The error code.
+        code: ServerErrorCode,
+        /// The message text, as sent.
         text: String,
     },
     /// The admin text protocol answered `ERR code message`.
@@ -324,20 +275,18 @@ pub enum Error {
     },
     /// The connection died after the server created the job: it may still run there, but its
     /// result can no longer reach this client.
-    #[error("job {handle} on {server} lost: {reason}")]
+    #[error("job {handle} on {} lost: {reason}", .handle.server())]
     JobLost {
-        /// The server that created the job.
-        server: String,
-        /// The job handle.
-        handle: String,
+        /// The job's handle, with the server that created it.
+        handle: JobHandle,
         /// What happened to the connection.
         reason: String,
     },
     /// The job ran and the worker reported `WORK_FAIL` (or it was cancelled / out of retries).
     #[error("job {handle} failed{}", failure_text(.warning))]
     JobFailed {
-        /// The job handle.
-        handle: String,
+        /// The job's handle, with its server.
+        handle: JobHandle,
         /// The data of the last `WORK_WARNING` before the `WORK_FAIL`: the error text of a
         /// gearman-sync worker under its default
         /// [`ExceptionMode::WarningThenFail`](crate::worker::ExceptionMode).
@@ -346,18 +295,18 @@ pub enum Error {
     /// The worker reported `WORK_EXCEPTION` with data.
     #[error("job {handle} raised an exception: {}", String::from_utf8_lossy(.data))]
     JobException {
-        /// The job handle.
-        handle: String,
+        /// The job's handle, with its server.
+        handle: JobHandle,
         /// The exception payload.
         data: Vec<u8>,
     },
     /// A deadline passed before the operation finished.
-    #[error("timed out after {after:?} while {during}")]
+    #[error("timed out after {timeout:?} waiting for {waiting_for}")]
     Timeout {
         /// What was being waited for.
-        during: &'static str,
-        /// The deadline that passed.
-        after: Duration,
+        waiting_for: Waiting,
+        /// The time limit that passed.
+        timeout: Duration,
     },
     /// A job's connection died, so data for it can no longer be sent.
     #[error("the connection that assigned job {handle} is gone")]
@@ -374,21 +323,43 @@ pub enum Error {
 }
 
 impl Error {
+    /// The error for an `ERROR` packet from `server`: the one place where one is built.
+    ///
+    /// ```
+    /// use gearman_sync::{Error, ServerAddr, ServerErrorCode};
+    /// use gearman_sync::protocol::{Magic, Packet, PacketType};
+    /// let packet =
+    ///     Packet::new(Magic::Response, PacketType::Error, &[b"QUEUE_ERROR", b"Job queue is full"])?;
+    /// let error = Error::from_error_packet(&ServerAddr::new("gm1", 4730)?, &packet);
+    /// assert!(matches!(error, Error::Server { code: ServerErrorCode::QueueError, .. }));
+    /// assert_eq!(error.to_string(), "server gm1:4730 returned QUEUE_ERROR: Job queue is full");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_error_packet(server: &ServerAddr, packet: &Packet) -> Error {
+        Error::Server {
+            server: server.to_string(),
+            code: ServerErrorCode::from_wire(packet.arg(0)),
+            text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
+        }
+    }
+
     /// True for [`Error::Timeout`].
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::Error;
-    /// let error = Error::Timeout { during: "waiting for the job", after: Duration::from_secs(60) };
+    /// use gearman_sync::{Error, Waiting};
+    /// let error = Error::Timeout { waiting_for: Waiting::JobResult, timeout: Duration::from_secs(60) };
     /// assert!(error.is_timeout());
-    /// assert!(!Error::JobFailed { handle: "H:vm:1".into(), warning: None }.is_timeout());
+    /// assert!(!Error::ConnectionClosed { server: "gm1:4730".into() }.is_timeout());
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
     }
 
-    /// True when the submission may have reached the server ([`Error::SubmitUnconfirmed`]):
-    /// resubmitting may then run the job twice.
+    /// True when the job may exist on the server although this call failed: a submission
+    /// that was sent without confirmation ([`Error::SubmitUnconfirmed`]), or a job that was
+    /// created and then lost its connection ([`Error::JobLost`]). Resubmitting may then run
+    /// the job twice.
     ///
     /// ```
     /// use gearman_sync::Error;
@@ -400,6 +371,9 @@ impl Error {
     /// assert!(!Error::NoJobServers(Vec::new()).may_have_been_submitted());
     /// ```
     pub fn may_have_been_submitted(&self) -> bool {
-        matches!(self, Error::SubmitUnconfirmed { .. })
+        matches!(
+            self,
+            Error::SubmitUnconfirmed { .. } | Error::JobLost { .. }
+        )
     }
 }

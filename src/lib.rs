@@ -104,7 +104,10 @@ pub use client::{
     Client, ClientBuilder, JobHandle, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
     UniqueJobStatus, WaitSummary,
 };
-pub use error::{AddressError, ArgumentError, Error, ProtocolError, Result, ServerFailure};
+pub use error::{
+    AddressError, ArgumentError, Error, ProtocolError, Result, ServerErrorCode, ServerFailure,
+    Waiting,
+};
 pub use net::ServerAddr;
 pub use worker::{Ability, Job, JobError, StopHandle, Worker, WorkerBuilder};
 

@@ -123,7 +123,7 @@ fn cancel_create_drop_and_maxqueue() {
         .expect("first fits");
     match client.do_background("limited_fn", "second") {
         Err(Error::Server { code, text, .. }) => {
-            assert_eq!(code, "QUEUE_ERROR");
+            assert_eq!(code, gearman_sync::ServerErrorCode::QueueError);
             assert_eq!(text, "Job queue is full");
         }
         other => panic!("expected a full queue, got {other:?}"),

@@ -82,7 +82,7 @@ fn expect_err(
 }
 
 fn no_servers_with(text: &'static str) -> impl Fn(&Error) -> bool {
-    move |error| matches!(error, Error::NoJobServers(list) if list.iter().any(|f| f.error.contains(text)))
+    move |error| matches!(error, Error::NoJobServers(list) if list.iter().any(|f| f.to_string().contains(text)))
 }
 
 type Script = fn(&mut Peer, usize);
@@ -359,7 +359,7 @@ fn cases() -> Vec<(&'static str, Script, Check, Duration)> {
             |addr| {
                 expect_err(
                     client(addr).do_normal("f", "x"),
-                    |e| matches!(e, Error::Server { code, text, .. } if code == "QUEUE_ERROR" && text == "Job queue is full"),
+                    |e| matches!(e, Error::Server { code, text, .. } if *code == gearman_sync::ServerErrorCode::QueueError && text == "Job queue is full"),
                 )
             },
             second,
@@ -537,7 +537,7 @@ fn cases() -> Vec<(&'static str, Script, Check, Duration)> {
             |addr| {
                 expect_err(
                     client(addr).do_normal("f", "x"),
-                    |e| matches!(e, Error::JobFailed { handle, .. } if handle == "H:fake:1"),
+                    |e| matches!(e, Error::JobFailed { handle, .. } if handle.as_bytes() == b"H:fake:1"),
                 )
             },
             second,

@@ -529,7 +529,7 @@ fn failed_connections_are_reported_and_wait_registered_waits_for_a_server() {
         Err(Error::NoJobServers(failures)) => {
             assert_eq!(failures.len(), 1);
             assert_eq!(failures[0].server, addr);
-            assert!(failures[0].error.contains("refused"), "{failures:?}");
+            assert!(failures[0].to_string().contains("refused"), "{failures:?}");
         }
         other => panic!("expected NoJobServers, got {other:?}"),
     }

@@ -8,17 +8,19 @@ mod task_set;
 mod unique;
 mod workload;
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
-pub use job::{JobHandle, JobStatus, UniqueJobStatus};
+pub use crate::net::JobHandle;
+pub use job::{JobStatus, UniqueJobStatus};
 pub use task::{Priority, Task};
 pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
 pub use unique::UniqueMode;
 pub use workload::Workload;
 
-use crate::error::{AddressError, ArgumentError, Error, ProtocolError, Result};
+use crate::error::{AddressError, ArgumentError, Error, ProtocolError, Result, Waiting};
 use crate::net::{
-    resolve_server_list, Backoff, ConnectionPool, PoolOptions, Routing, ServerAddr, ToServers,
+    resolve_server_list, Backoff, ConnectionPool, Deadline, PoolOptions, Routing, ServerAddr,
+    ToServers,
 };
 use crate::protocol::{parse_decimal, validate, Packet, PacketType};
 
@@ -469,8 +471,8 @@ impl Client {
         match set.take_outcome(id) {
             Some(outcome) => outcome.into_result(),
             None => Err(Error::Timeout {
-                during: "waiting for the job",
-                after: timeout,
+                waiting_for: Waiting::JobResult,
+                timeout,
             }),
         }
     }
@@ -553,8 +555,8 @@ impl Client {
             Some(TaskOutcome::Submitted(handle)) => Ok(handle),
             Some(TaskOutcome::Failed(error)) => Err(error),
             _ => Err(Error::Timeout {
-                during: "waiting for JOB_CREATED",
-                after: timeout,
+                waiting_for: Waiting::JobCreated,
+                timeout,
             }),
         }
     }
@@ -751,18 +753,14 @@ impl Client {
         Ok(name)
     }
 
-    /// Sends `packet` to server `index` and waits for a reply of type `expect`.
+    /// Sends `packet` to server `index` and waits for a reply of type `expect`; a failure
+    /// other than the server's `ERROR` reply drops the connection.
     fn request(&mut self, index: usize, packet: &Packet, expect: PacketType) -> Result<Packet> {
+        let timeout = self.settings.request_timeout;
         let conn = self.pool.ensure_connected(index)?;
-        let sent = conn.send(packet);
-        let result = match sent {
-            Ok(()) => {
-                let timeout = self.settings.request_timeout;
-                let started = Instant::now();
-                wait_for(conn, expect, started + timeout, started)
-            }
-            Err(error) => Err(error),
-        };
+        let result = conn.send(packet).and_then(|()| {
+            conn.recv_reply(expect, &Deadline::after(timeout, Waiting::Reply(expect)))
+        });
         if let Err(error) = &result {
             if !matches!(error, Error::Server { .. }) {
                 self.pool.mark_failed(index, error);
@@ -772,40 +770,8 @@ impl Client {
     }
 
     fn await_reply(&self, conn: &mut crate::net::Connection, expect: PacketType) -> Result<Packet> {
-        let started = Instant::now();
-        wait_for(
-            conn,
-            expect,
-            started + self.settings.request_timeout,
-            started,
-        )
-    }
-}
-
-/// Reads packets until one of type `expect` (or an `ERROR`) arrives; others are skipped.
-fn wait_for(
-    conn: &mut crate::net::Connection,
-    expect: PacketType,
-    deadline: Instant,
-    started: Instant,
-) -> Result<Packet> {
-    loop {
-        let packet = conn.recv(deadline, "waiting for a reply", started)?;
-        if packet.kind() == expect {
-            return Ok(packet);
-        }
-        if packet.kind() == PacketType::Error {
-            return Err(Error::Server {
-                server: conn.server().to_string(),
-                code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
-                text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
-            });
-        }
-        log::debug!(
-            "{}: skipping {} while waiting for {expect}",
-            conn.server(),
-            packet.kind()
-        );
+        let timeout = self.settings.request_timeout;
+        conn.recv_reply(expect, &Deadline::after(timeout, Waiting::Reply(expect)))
     }
 }
 

@@ -3,8 +3,8 @@
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use super::job::JobHandle;
 use super::workload::Workload;
+use crate::net::JobHandle;
 use crate::protocol::PacketType;
 
 /// Job priority. gearmand hands out HIGH before NORMAL before LOW, FIFO within one priority.

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::job::JobHandle;
 use super::router::{Route, Router, State};
 use super::task::Task;
 use super::unique::UniqueMode;
 use super::Client;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Waiting};
+use crate::net::JobHandle;
 use crate::net::{read_any, Arrival, WaitBuffers};
 use crate::protocol::{parse_decimal, Packet};
 
@@ -68,8 +68,8 @@ impl TaskOutcome {
     /// ```
     /// use gearman_sync::{Error, TaskOutcome};
     /// assert_eq!(TaskOutcome::Completed(b"olleh".to_vec()).into_result()?, b"olleh");
-    /// let failed = TaskOutcome::Failed(Error::JobFailed { handle: "H:vm:1".into(), warning: None });
-    /// assert!(matches!(failed.into_result(), Err(Error::JobFailed { .. })));
+    /// let failed = TaskOutcome::Failed(Error::ConnectionClosed { server: "gm1:4730".into() });
+    /// assert!(matches!(failed.into_result(), Err(Error::ConnectionClosed { .. })));
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn into_result(self) -> Result<Vec<u8>> {
@@ -524,8 +524,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                     reason: format!("no JOB_CREATED after {waited:?}"),
                 },
                 State::Running => Error::Timeout {
-                    during: "waiting for the job's result",
-                    after: waited,
+                    waiting_for: Waiting::JobResult,
+                    timeout: waited,
                 },
                 State::Idle | State::Done => continue,
             };
@@ -760,7 +760,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             }
             Route::Fail(id) => self.on_work_fail(id),
             Route::Exception(id) => {
-                let handle = String::from_utf8_lossy(packet.arg(0)).into_owned();
+                let handle = self.job_handle(id);
                 let data = packet.into_tail();
                 if let Some(callback) = self.entries[id].task.callbacks.on_exception.as_mut() {
                     callback(&data);
@@ -771,11 +771,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 );
             }
             Route::Error(id) => {
-                let error = Error::Server {
-                    server: self.server_name(server),
-                    code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
-                    text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
-                };
+                let error = Error::from_error_packet(self.client.pool.server(server), &packet);
                 self.finish(id, TaskOutcome::Failed(error));
             }
             Route::Stale => log::debug!(
@@ -818,7 +814,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
         if let Some(callback) = self.entries[id].task.callbacks.on_fail.as_mut() {
             callback();
         }
-        let handle = String::from_utf8_lossy(self.tables.router.handle(id)).into_owned();
+        let handle = self.job_handle(id);
         let warning = self.entries[id].last_warning.take();
         self.finish(
             id,
@@ -879,8 +875,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                     reason: reason.to_owned(),
                 },
                 _ => Error::JobLost {
-                    server: name.clone(),
-                    handle: String::from_utf8_lossy(self.tables.router.handle(id)).into_owned(),
+                    handle: self.job_handle(id),
                     reason: reason.to_owned(),
                 },
             };
@@ -890,6 +885,12 @@ impl<'c, 'a> TaskSet<'c, 'a> {
 
     fn server_name(&self, server: usize) -> String {
         self.client.pool.server(server).to_string()
+    }
+
+    /// Task `id`'s handle, with the server that issued it.
+    fn job_handle(&self, id: usize) -> JobHandle {
+        let server = self.client.pool.server(self.tables.router.server(id));
+        JobHandle::new(server.clone(), self.tables.router.handle(id))
     }
 }
 

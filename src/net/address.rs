@@ -5,7 +5,22 @@ use std::fmt;
 use std::net::{Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::str::FromStr;
 
-use crate::error::AddressError;
+/// A server address that could not be parsed; names the bad entry.
+///
+/// ```
+/// use gearman_sync::ServerAddr;
+/// let error = ServerAddr::parse("host:0").unwrap_err();
+/// assert_eq!(error.entry, "host:0");
+/// assert_eq!(error.reason, "port out of range 1..=65535");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid server address {entry:?}: {reason}")]
+pub struct AddressError {
+    /// The entry as given.
+    pub entry: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
 
 /// The IANA-assigned Gearman port, used when an address names no port.
 pub const DEFAULT_PORT: u16 = 4730;

@@ -10,7 +10,8 @@ use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 use super::address::ServerAddr;
 use super::poll;
 use super::read_buffer::ReadBuffer;
-use crate::error::{Error, ProtocolError, Result};
+use super::wait::Deadline;
+use crate::error::{Error, ProtocolError, Result, Waiting};
 use crate::protocol::{
     encode_head_to, encode_to, parse_body_owned, Decoder, Header, Magic, Packet, PacketType,
     HEADER_LEN,
@@ -59,20 +60,8 @@ impl Default for ConnectOptions {
 /// by [`flush`](Connection::flush), so several packets leave in one `write`. Used by the
 /// [`Client`](crate::Client) and [`Worker`](crate::Worker); use it directly to speak the
 /// protocol yourself.
-///
-/// ```no_run
-/// use std::time::{Duration, Instant};
-/// use gearman_sync::net::{ConnectOptions, Connection};
-/// use gearman_sync::protocol::{Packet, PacketType};
-/// let mut conn = Connection::connect(&"127.0.0.1:4730".parse()?, &ConnectOptions::default())?;
-/// conn.send(&Packet::echo_req(b"ping")?)?;
-/// let started = Instant::now();
-/// let reply = conn.recv(started + Duration::from_secs(5), "waiting for ECHO_RES", started)?;
-/// assert_eq!((reply.kind(), reply.arg(0)), (PacketType::EchoRes, &b"ping"[..]));
-/// # Ok::<(), gearman_sync::Error>(())
-/// ```
 #[derive(Debug)]
-pub struct Connection {
+pub(crate) struct Connection {
     server: ServerAddr,
     stream: TcpStream,
     read_buf: ReadBuffer,
@@ -121,20 +110,10 @@ impl Connection {
     /// Blocks for the DNS lookup and up to `connect_timeout` per address; sets `TCP_NODELAY`,
     /// keepalive (when configured) and the I/O timeout. Fails with [`Error::Io`] carrying the
     /// lookup's or the last address's error. Nothing is sent.
-    ///
-    /// ```no_run
-    /// use std::time::Duration;
-    /// use gearman_sync::ServerAddr;
-    /// use gearman_sync::net::{ConnectOptions, Connection};
-    /// let options = ConnectOptions { connect_timeout: Duration::from_secs(1), ..ConnectOptions::default() };
-    /// let conn = Connection::connect(&ServerAddr::parse("127.0.0.1:4730")?, &options)?;
-    /// println!("connected to {}", conn.server());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn connect(server: &ServerAddr, options: &ConnectOptions) -> Result<Connection> {
-        let io_error = |source| Error::Io {
+        let io_error = |source: io::Error| Error::Io {
             server: server.to_string(),
-            source,
+            source: source.into(),
         };
         let addrs = server.resolve().map_err(io_error)?;
         let mut last_error =
@@ -168,16 +147,6 @@ impl Connection {
     }
 
     /// The server this connection talks to.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// assert_eq!(conn.server(), &server);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn server(&self) -> &ServerAddr {
         &self.server
     }
@@ -192,19 +161,6 @@ impl Connection {
     /// of 256 KiB or more is written at once, after everything queued before it, straight from
     /// `args` instead of being copied. Fails with [`Error::InvalidArgument`] before anything is
     /// queued, or as [`flush`](Connection::flush) for such a large tail.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// use gearman_sync::protocol::PacketType;
-    /// conn.queue_request(PacketType::EchoReq, &[b"ping"])?;
-    /// assert_eq!(conn.pending_write(), 12 + 4);
-    /// assert!(conn.queue_request(PacketType::EchoReq, &[]).is_err()); // wrong argument count
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn queue_request(&mut self, kind: PacketType, args: &[&[u8]]) -> Result<()> {
         let tail = args
             .last()
@@ -222,51 +178,16 @@ impl Connection {
     }
 
     /// Queues an already built packet; nothing is sent until [`flush`](Connection::flush).
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// use gearman_sync::protocol::Packet;
-    /// conn.queue_packet(&Packet::can_do(b"reverse")?);
-    /// assert_eq!(conn.pending_write(), 12 + 7);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn queue_packet(&mut self, packet: &Packet) {
         packet.encode(&mut self.write_buf);
     }
 
     /// Queues raw bytes (admin text lines); nothing is sent until [`flush`](Connection::flush).
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// conn.queue_raw(b"version\r\n");
-    /// assert_eq!(conn.pending_write(), 9);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn queue_raw(&mut self, bytes: &[u8]) {
         self.write_buf.extend_from_slice(bytes);
     }
 
     /// Bytes queued but not yet written.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// assert_eq!(conn.pending_write(), 0);
-    /// conn.queue_raw(b"status\n");
-    /// assert_eq!(conn.pending_write(), 7);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn pending_write(&self) -> usize {
         self.write_buf.len()
     }
@@ -275,20 +196,6 @@ impl Connection {
     ///
     /// The queue is emptied even when the write fails: [`Error::Timeout`] for a stalled
     /// write, [`Error::Io`] otherwise. The connection should then be dropped.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// use gearman_sync::protocol::PacketType;
-    /// conn.queue_request(PacketType::GrabJobUniq, &[])?;
-    /// conn.queue_request(PacketType::PreSleep, &[])?;
-    /// conn.flush()?; // both packets in one write
-    /// assert_eq!(conn.pending_write(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn flush(&mut self) -> Result<()> {
         if self.write_buf.is_empty() {
             return Ok(());
@@ -303,18 +210,6 @@ impl Connection {
 
     /// Queues one packet and flushes (with anything queued before it); fails as
     /// [`flush`](Connection::flush).
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// use gearman_sync::protocol::Packet;
-    /// conn.send(&Packet::echo_req(b"ping")?)?;
-    /// assert_eq!(conn.pending_write(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn send(&mut self, packet: &Packet) -> Result<()> {
         self.queue_packet(packet);
         self.flush()
@@ -323,23 +218,6 @@ impl Connection {
     /// Decodes the next packet from bytes already read, without touching the socket: `None`
     /// until a whole packet is buffered. Bytes that break the protocol give
     /// [`Error::Protocol`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// # let (mut peer, _) = listener.accept()?;
-    /// use std::io::Write;
-    /// use gearman_sync::protocol::PacketType;
-    /// assert!(conn.next_buffered()?.is_none()); // nothing read yet
-    /// peer.write_all(b"\0RES\0\0\0\x06\0\0\0\0")?; // NOOP
-    /// conn.wait_readable(None)?;
-    /// conn.read_some()?;
-    /// assert_eq!(conn.next_buffered()?.map(|p| p.kind()), Some(PacketType::Noop));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn next_buffered(&mut self) -> Result<Option<Packet>> {
         if let Some(ready) = self.ready.take() {
             return ready.map(Some).map_err(|source| Error::Protocol {
@@ -358,25 +236,6 @@ impl Connection {
     ///
     /// `parse` returns `Ok(None)` for "need more bytes", or the value and how many bytes it
     /// used; a [`ProtocolError`] becomes [`Error::Protocol`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// # let (mut peer, _) = listener.accept()?;
-    /// use std::io::Write;
-    /// peer.write_all(b"OK 1.1.20\n")?;
-    /// conn.wait_readable(None)?;
-    /// conn.read_some()?;
-    /// let line = conn.parse_buffered(|buf| {
-    ///     Ok(buf.iter().position(|&b| b == b'\n').map(|end| (buf[..end].to_vec(), end + 1)))
-    /// })?;
-    /// assert_eq!(line.as_deref(), Some(&b"OK 1.1.20"[..]));
-    /// assert_eq!(conn.buffered(), 0);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn parse_buffered<T>(
         &mut self,
         parse: impl FnOnce(&[u8]) -> std::result::Result<Option<(T, usize)>, ProtocolError>,
@@ -395,23 +254,6 @@ impl Connection {
     }
 
     /// Bytes read from the socket but not yet decoded.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// # let (mut peer, _) = listener.accept()?;
-    /// use std::io::Write;
-    /// assert_eq!(conn.buffered(), 0);
-    /// peer.write_all(b"\0RES")?; // the start of a packet
-    /// conn.wait_readable(None)?;
-    /// conn.read_some()?;
-    /// assert_eq!(conn.buffered(), 4);
-    /// assert!(conn.next_buffered()?.is_none());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn buffered(&self) -> usize {
         let large = self
             .large
@@ -427,24 +269,6 @@ impl Connection {
     /// One `read` call appending to the buffer (blocks unless the socket is readable, at
     /// most the I/O timeout, then [`Error::Timeout`]). Returns the number of bytes read.
     /// End of stream is [`Error::ConnectionClosed`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// # let (mut peer, _) = listener.accept()?;
-    /// use std::io::Write;
-    /// use gearman_sync::Error;
-    /// peer.write_all(b"OK\n")?;
-    /// conn.wait_readable(None)?;
-    /// assert_eq!(conn.read_some()?, 3);
-    /// drop(peer); // the server closes the connection
-    /// conn.wait_readable(None)?;
-    /// assert!(matches!(conn.read_some(), Err(Error::ConnectionClosed { .. })));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn read_some(&mut self) -> Result<usize> {
         self.set_read_timeout(self.io_timeout)?;
         match self.read_into(ReadMode::Block)? {
@@ -456,16 +280,6 @@ impl Connection {
     /// Reads what has already arrived, without blocking: `Ok(0)` when nothing has. Saves a
     /// sleep in `poll(2)` when a reply is already there, which is often the case right after a
     /// request. End of stream is [`Error::ConnectionClosed`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// assert_eq!(conn.read_available()?, 0); // nothing sent yet
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn read_available(&mut self) -> Result<usize> {
         Ok(self.read_into(ReadMode::Now)?.unwrap_or(0))
     }
@@ -476,21 +290,6 @@ impl Connection {
     /// a deadline already past only takes what is there. The socket timeout behind the wait
     /// counts in the kernel's ticks, so it may end up to a tick (1-10 ms) late, never early
     /// by more than 2 ms. End of stream is [`Error::ConnectionClosed`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// # let (mut peer, _) = listener.accept()?;
-    /// use std::io::Write;
-    /// use std::time::{Duration, Instant};
-    /// assert_eq!(conn.read_until(Some(Instant::now() + Duration::from_millis(20)))?, 0);
-    /// peer.write_all(b"OK\n")?;
-    /// assert_eq!(conn.read_until(Some(Instant::now() + Duration::from_secs(5)))?, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn read_until(&mut self, deadline: Option<Instant>) -> Result<usize> {
         let left = match deadline {
             None => self.io_timeout,
@@ -613,85 +412,58 @@ impl Connection {
         READ_CHUNK
     }
 
-    /// Waits until the socket is readable (data, end of stream or an error) or `deadline`
-    /// passes; true when readable. `None` waits without a limit. Does not look at bytes
-    /// already buffered.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// use std::time::{Duration, Instant};
-    /// let soon = Instant::now() + Duration::from_millis(10);
-    /// assert!(!conn.wait_readable(Some(soon))?); // the server sent nothing
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn wait_readable(&self, deadline: Option<Instant>) -> Result<bool> {
-        let timeout = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
-        let mut ready = Vec::with_capacity(1);
-        poll::wait_readable(&[&self.stream], timeout, &mut ready)
-            .map(|count| count > 0)
-            .map_err(|source| self.io_error(source))
-    }
-
-    /// Receives the next packet, reading as needed until `deadline`.
-    ///
-    /// Returns a buffered packet at once. At the deadline the error is [`Error::Timeout`]
-    /// with `during` and the time since `started`; a closed connection is
-    /// [`Error::ConnectionClosed`] and bad bytes [`Error::Protocol`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// # let (mut peer, _) = listener.accept()?;
-    /// use std::io::Write;
-    /// use std::time::{Duration, Instant};
-    /// use gearman_sync::protocol::PacketType;
-    /// peer.write_all(b"\0RES\0\0\0\x08\0\0\0\x06H:vm:1")?; // JOB_CREATED
-    /// let started = Instant::now();
-    /// let packet = conn.recv(started + Duration::from_secs(5), "waiting for JOB_CREATED", started)?;
-    /// assert_eq!((packet.kind(), packet.arg(0)), (PacketType::JobCreated, &b"H:vm:1"[..]));
-    /// let error = conn.recv(Instant::now(), "waiting for more", started).unwrap_err();
-    /// assert!(error.is_timeout());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn recv(
-        &mut self,
-        deadline: Instant,
-        during: &'static str,
-        started: Instant,
-    ) -> Result<Packet> {
+    /// Receives the next packet, reading as needed until `deadline` passes, then
+    /// [`Error::Timeout`] naming what was awaited. A buffered packet is returned at once, and
+    /// one that has already arrived counts even when the deadline has passed. A closed
+    /// connection is [`Error::ConnectionClosed`] and bad bytes [`Error::Protocol`].
+    pub(crate) fn recv(&mut self, deadline: &Deadline) -> Result<Packet> {
         loop {
             if let Some(packet) = self.next_buffered()? {
                 return Ok(packet);
             }
-            // A reply that is already here counts even when the deadline has passed.
-            if self.read_until(Some(deadline))? == 0 && Instant::now() >= deadline {
-                return Err(Error::Timeout {
-                    during,
-                    after: deadline.saturating_duration_since(started),
-                });
+            if self.read_until(Some(deadline.at()))? == 0 && deadline.passed() {
+                return Err(deadline.timeout());
+            }
+        }
+    }
+
+    /// Receives packets until one of type `expect` arrives, which it returns; an `ERROR`
+    /// packet is the error ([`Error::from_error_packet`]), other packets are skipped. The one
+    /// request/reply primitive: every call that sends a request and waits for its answer
+    /// ends here or in [`recv`](Connection::recv).
+    pub(crate) fn recv_reply(&mut self, expect: PacketType, deadline: &Deadline) -> Result<Packet> {
+        loop {
+            let packet = self.recv(deadline)?;
+            match packet.kind() {
+                kind if kind == expect => return Ok(packet),
+                PacketType::Error => return Err(Error::from_error_packet(&self.server, &packet)),
+                kind => log::debug!(
+                    "{}: skipping {kind} while waiting for {expect}",
+                    self.server
+                ),
+            }
+        }
+    }
+
+    /// Reads until `parse` finds a whole text reply (an admin line or block) in the buffer,
+    /// or `deadline` passes.
+    pub(crate) fn recv_text<T>(
+        &mut self,
+        deadline: &Deadline,
+        mut parse: impl FnMut(&[u8]) -> std::result::Result<Option<(T, usize)>, ProtocolError>,
+    ) -> Result<T> {
+        loop {
+            if let Some(reply) = self.parse_buffered(&mut parse)? {
+                return Ok(reply);
+            }
+            if self.read_until(Some(deadline.at()))? == 0 && deadline.passed() {
+                return Err(deadline.timeout());
             }
         }
     }
 
     /// Checks, without blocking, that the server has not closed the connection. Any bytes that
     /// are waiting are kept in the buffer. A closed connection is [`Error::ConnectionClosed`].
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// conn.check_alive()?; // the server has not closed it
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn check_alive(&mut self) -> Result<()> {
         let mut ready = Vec::with_capacity(1);
         let readable = poll::wait_readable(&[&self.stream], Some(Duration::ZERO), &mut ready)
@@ -703,34 +475,11 @@ impl Connection {
     }
 
     /// The I/O timeout configured for this connection ([`ConnectOptions::io_timeout`]).
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// use std::time::Duration;
-    /// assert_eq!(conn.io_timeout(), Duration::from_secs(30));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn io_timeout(&self) -> Duration {
         self.io_timeout
     }
 
     /// Closes both directions of the socket; later reads and writes fail.
-    ///
-    /// ```
-    /// # use std::net::TcpListener;
-    /// # use gearman_sync::{ServerAddr, net::{ConnectOptions, Connection}};
-    /// # let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    /// # let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    /// # let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
-    /// conn.shutdown();
-    /// conn.queue_raw(b"version\r\n");
-    /// assert!(conn.flush().is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
     pub fn shutdown(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
@@ -741,13 +490,13 @@ impl Connection {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
         ) {
             return Error::Timeout {
-                during: "waiting for the socket",
-                after: self.io_timeout,
+                waiting_for: Waiting::Socket,
+                timeout: self.io_timeout,
             };
         }
         Error::Io {
             server: self.server.to_string(),
-            source,
+            source: source.into(),
         }
     }
 }

@@ -19,7 +19,7 @@ pub(crate) struct Link {
     failures: u32,
     /// No reconnect before this instant (while disconnected after a failure).
     retry_at: Option<Instant>,
-    last_error: Option<String>,
+    last_error: Option<Error>,
 }
 
 impl Link {
@@ -95,7 +95,7 @@ impl Link {
     pub(crate) fn fail(&mut self, error: &Error, backoff: &Backoff) -> std::time::Duration {
         self.close();
         self.failures = self.failures.saturating_add(1);
-        self.last_error = Some(error.to_string());
+        self.last_error = Some(error.clone());
         let delay = backoff.delay(self.failures);
         self.retry_at = Some(Instant::now() + delay);
         if self.failures == 1 {
@@ -126,13 +126,7 @@ impl Link {
 
     /// This server with its last error, for [`Error::NoJobServers`].
     pub(crate) fn failure(&self) -> ServerFailure {
-        ServerFailure {
-            server: self.addr.to_string(),
-            error: self
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "not tried".to_owned()),
-        }
+        ServerFailure::new(self.addr.to_string(), self.last_error.clone())
     }
 }
 
@@ -169,10 +163,10 @@ mod tests {
         assert_eq!(link.fail(&error, &backoff), Duration::from_millis(200));
         assert!(!link.reconnect_due(Instant::now()));
         assert!(link.retry_at().is_some());
-        assert_eq!(
-            link.failure().error,
-            "connection to gm1:4730 closed by the server"
-        );
+        assert!(matches!(
+            link.failure().error.as_deref(),
+            Some(Error::ConnectionClosed { .. })
+        ));
         link.mark_healthy();
         assert_eq!(link.fail(&error, &backoff), Duration::from_millis(100));
     }

@@ -4,19 +4,26 @@
 mod address;
 mod backoff;
 mod connection;
+mod handle;
 mod link;
 mod poll;
 mod pool;
 mod read_buffer;
 mod wait;
 
+#[cfg(test)]
+mod tests;
+
 pub use address::{
-    default_servers, parse_server_list, resolve_server_list, ServerAddr, ToServers, DEFAULT_PORT,
-    DEFAULT_SERVER, SERVERS_ENV,
+    default_servers, parse_server_list, resolve_server_list, AddressError, ServerAddr, ToServers,
+    DEFAULT_PORT, DEFAULT_SERVER, SERVERS_ENV,
 };
 pub(crate) use backoff::random_u64;
 pub use backoff::Backoff;
-pub use connection::{ConnectOptions, Connection};
+pub use connection::ConnectOptions;
+pub(crate) use connection::Connection;
+pub use handle::JobHandle;
 pub(crate) use link::Link;
-pub use pool::{perl_hash, ConnectionPool, PoolOptions, Routing};
-pub(crate) use wait::{read_any, Arrival, WaitBuffers};
+pub use pool::{perl_hash, Routing};
+pub(crate) use pool::{ConnectionPool, PoolOptions};
+pub(crate) use wait::{read_any, Arrival, Deadline, WaitBuffers};

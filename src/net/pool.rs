@@ -6,7 +6,8 @@ use super::address::ServerAddr;
 use super::backoff::Backoff;
 use super::connection::{ConnectOptions, Connection};
 use super::link::Link;
-use crate::error::{Error, Result, ServerFailure};
+use super::wait::Deadline;
+use crate::error::{Error, Result, ServerFailure, Waiting};
 use crate::protocol::PacketType;
 
 /// How a pool picks the server for a new task (set with
@@ -28,20 +29,8 @@ pub enum Routing {
 }
 
 /// Settings of a [`ConnectionPool`].
-///
-/// ```
-/// use std::time::Duration;
-/// use gearman_sync::net::{PoolOptions, Routing};
-/// let options = PoolOptions {
-///     routing: Routing::UniqueHash,
-///     client_id: Some("billing-cli".into()),
-///     server_options: vec!["exceptions".into()],
-///     ..PoolOptions::default()
-/// };
-/// assert_eq!(options.probe_timeout, Duration::from_secs(5));
-/// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct PoolOptions {
+pub(crate) struct PoolOptions {
     /// Socket settings for every connection.
     pub connect: ConnectOptions,
     /// Limit on the ECHO probe that proves a new connection healthy (default 5 s).
@@ -83,16 +72,8 @@ struct Slot {
 /// A server is healthy once a connect and an ECHO probe succeed; a failed server is skipped
 /// until its backoff passes, and tried anyway when no other server works. Connections are
 /// opened lazily, on first use.
-///
-/// ```no_run
-/// use gearman_sync::net::{ConnectionPool, PoolOptions, parse_server_list};
-/// let mut pool = ConnectionPool::new(parse_server_list("127.0.0.1:4730")?, PoolOptions::default());
-/// let index = pool.checkout(None)?;
-/// println!("using {}", pool.server(index));
-/// # Ok::<(), gearman_sync::Error>(())
-/// ```
 #[derive(Debug)]
-pub struct ConnectionPool {
+pub(crate) struct ConnectionPool {
     slots: Vec<Slot>,
     cursor: usize,
     options: PoolOptions,
@@ -100,14 +81,6 @@ pub struct ConnectionPool {
 
 impl ConnectionPool {
     /// A pool over `servers`; nothing is connected yet.
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// assert_eq!(pool.len(), 2);
-    /// assert_eq!(pool.connected().count(), 0);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn new(servers: Vec<ServerAddr>, options: PoolOptions) -> ConnectionPool {
         let now = Instant::now();
         ConnectionPool {
@@ -124,91 +97,36 @@ impl ConnectionPool {
     }
 
     /// The pool's settings.
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions, Routing};
-    /// let pool = ConnectionPool::new(parse_server_list("gm1")?, PoolOptions::default());
-    /// assert_eq!(pool.options().routing, Routing::RoundRobin);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn options(&self) -> &PoolOptions {
         &self.options
     }
 
     /// The pool's settings, for changes that apply to later connects (open connections keep
     /// theirs).
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// pool.options_mut().client_id = Some("report-cli".into());
-    /// assert_eq!(pool.options().client_id.as_deref(), Some("report-cli"));
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn options_mut(&mut self) -> &mut PoolOptions {
         &mut self.options
     }
 
     /// Number of servers.
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// assert_eq!(pool.len(), 2);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn len(&self) -> usize {
         self.slots.len()
-    }
-
-    /// True when no servers are configured.
-    ///
-    /// ```
-    /// use gearman_sync::net::{ConnectionPool, PoolOptions};
-    /// assert!(ConnectionPool::new(Vec::new(), PoolOptions::default()).is_empty());
-    /// ```
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
     }
 
     /// The address of server `index`.
     ///
     /// # Panics
     /// When `index >= len()`.
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// assert_eq!(pool.server(1).to_string(), "gm2:4731");
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn server(&self, index: usize) -> &ServerAddr {
         self.slots[index].link.addr()
     }
 
     /// The index of a server, if it is in the pool.
-    ///
-    /// ```
-    /// use gearman_sync::ServerAddr;
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// assert_eq!(pool.index_of(&ServerAddr::parse("gm2:4731")?), Some(1));
-    /// assert_eq!(pool.index_of(&ServerAddr::parse("gm3")?), None);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn index_of(&self, addr: &ServerAddr) -> Option<usize> {
         self.slots.iter().position(|slot| slot.link.addr() == addr)
     }
 
     /// The open connection to server `index`, if any; never connects (see
     /// [`ensure_connected`](ConnectionPool::ensure_connected)).
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// assert!(pool.connection(0).is_none()); // not connected yet
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn connection(&mut self, index: usize) -> Option<&mut Connection> {
         let slot = self.slots.get_mut(index)?;
         slot.last_used = Instant::now();
@@ -243,15 +161,6 @@ impl ConnectionPool {
 
     /// Closes server `index`'s connection without counting it as a failure (it is reopened
     /// on next use). Does nothing when it is not connected.
-    ///
-    /// ```no_run
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// pool.ensure_connected(0)?;
-    /// pool.discard(0);
-    /// assert!(pool.connection(0).is_none());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn discard(&mut self, index: usize) {
         if let Some(slot) = self.slots.get_mut(index).filter(|slot| slot.link.is_open()) {
             log::debug!(
@@ -263,14 +172,6 @@ impl ConnectionPool {
     }
 
     /// Indices of the servers with an open connection.
-    ///
-    /// ```no_run
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// let index = pool.checkout(None)?;
-    /// assert!(pool.connected().any(|open| open == index));
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn connected(&self) -> impl Iterator<Item = usize> + '_ {
         self.slots
             .iter()
@@ -284,15 +185,6 @@ impl ConnectionPool {
     ///
     /// Servers in backoff are skipped unless no other server works. May block to connect and
     /// probe servers (connect timeout and probe timeout per server tried).
-    ///
-    /// ```no_run
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("127.0.0.1:4730")?, PoolOptions::default());
-    /// let index = pool.checkout(None)?;
-    /// let conn = pool.connection(index).expect("checked out");
-    /// println!("talking to {}", conn.server());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn checkout(&mut self, unique: Option<&[u8]>) -> Result<usize> {
         let count = self.slots.len();
         if count == 0 {
@@ -332,14 +224,6 @@ impl ConnectionPool {
     /// A connection idle for more than 500 ms is first checked for a server-side close. A new
     /// connection sends `SET_CLIENT_ID` and the `OPTION_REQ`s from [`PoolOptions`], then waits
     /// up to the probe timeout for the ECHO reply.
-    ///
-    /// ```no_run
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("127.0.0.1:4730")?, PoolOptions::default());
-    /// let conn = pool.ensure_connected(0)?;
-    /// assert_eq!(conn.server().port(), 4730);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn ensure_connected(&mut self, index: usize) -> Result<&mut Connection> {
         let slot = &mut self.slots[index];
         if slot.last_used.elapsed() >= IDLE_CHECK_AFTER {
@@ -369,17 +253,6 @@ impl ConnectionPool {
 
     /// Drops server `index`'s connection after `error` and starts its backoff. The error is
     /// kept for [`failures`](ConnectionPool::failures); an unknown index is ignored.
-    ///
-    /// ```
-    /// use gearman_sync::Error;
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
-    /// pool.mark_failed(0, &Error::ConnectionClosed { server: "gm1:4730".into() });
-    /// let failures = pool.failures();
-    /// assert_eq!(failures[0].error, "connection to gm1:4730 closed by the server");
-    /// assert_eq!(failures[1].error, "not tried");
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn mark_failed(&mut self, index: usize, error: &Error) {
         if let Some(slot) = self.slots.get_mut(index) {
             slot.link.fail(error, &self.options.backoff);
@@ -388,13 +261,6 @@ impl ConnectionPool {
 
     /// Every server with the last error seen on it (`"not tried"` when none), as reported by
     /// [`Error::NoJobServers`].
-    ///
-    /// ```
-    /// use gearman_sync::net::{parse_server_list, ConnectionPool, PoolOptions};
-    /// let pool = ConnectionPool::new(parse_server_list("gm1")?, PoolOptions::default());
-    /// assert_eq!(pool.failures()[0].to_string(), "gm1:4730: not tried");
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
     pub fn failures(&self) -> Vec<ServerFailure> {
         self.slots.iter().map(|slot| slot.link.failure()).collect()
     }
@@ -413,21 +279,14 @@ pub(crate) fn open_session(addr: &ServerAddr, options: &PoolOptions) -> Result<C
     const PROBE: &[u8] = b"gearman-sync probe";
     conn.queue_request(PacketType::EchoReq, &[PROBE])?;
     conn.flush()?;
-    let started = Instant::now();
-    let deadline = started + options.probe_timeout;
+    let deadline = Deadline::after(options.probe_timeout, Waiting::Probe);
     let mut options_left = options.server_options.len();
     loop {
-        let packet = conn.recv(deadline, "probing a new connection", started)?;
+        let packet = conn.recv(&deadline)?;
         match packet.kind() {
             PacketType::OptionRes if options_left > 0 => options_left -= 1,
             PacketType::EchoRes if packet.arg(0) == PROBE && options_left == 0 => return Ok(conn),
-            PacketType::Error => {
-                return Err(Error::Server {
-                    server: addr.to_string(),
-                    code: String::from_utf8_lossy(packet.arg(0)).into_owned(),
-                    text: String::from_utf8_lossy(packet.arg(1)).into_owned(),
-                })
-            }
+            PacketType::Error => return Err(Error::from_error_packet(addr, &packet)),
             other => {
                 return Err(Error::Protocol {
                     server: addr.to_string(),

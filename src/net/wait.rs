@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::poll::wait_readable;
 use super::Connection;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Waiting};
 
 /// What a wait brought on one connection.
 #[derive(Debug)]
@@ -54,7 +54,8 @@ pub(crate) fn read_any(
         return Ok(());
     }
     let streams: Vec<_> = conns.iter().map(|conn| conn.stream()).collect();
-    wait_readable(&streams, timeout, &mut buffers.ready).map_err(Error::Wait)?;
+    wait_readable(&streams, timeout, &mut buffers.ready)
+        .map_err(|source| Error::Wait(source.into()))?;
     drop(streams);
     for ((conn, slot), &ready) in conns
         .iter_mut()
@@ -76,5 +77,43 @@ fn arrival(read: Result<usize>) -> Arrival {
         Ok(0) => Arrival::Nothing,
         Ok(_) => Arrival::Read,
         Err(error) => Arrival::Failed(error),
+    }
+}
+
+/// A deadline with what it is for: every wait that can time out carries one, so its
+/// [`Error::Timeout`] says what was awaited and the limit it was given.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Deadline {
+    at: Instant,
+    limit: Duration,
+    waiting_for: Waiting,
+}
+
+impl Deadline {
+    /// `limit` from now, for `waiting_for`.
+    pub(crate) fn after(limit: Duration, waiting_for: Waiting) -> Deadline {
+        Deadline {
+            at: Instant::now() + limit,
+            limit,
+            waiting_for,
+        }
+    }
+
+    /// The instant it passes.
+    pub(crate) fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// True once it has passed.
+    pub(crate) fn passed(&self) -> bool {
+        Instant::now() >= self.at
+    }
+
+    /// The [`Error::Timeout`] for it.
+    pub(crate) fn timeout(&self) -> Error {
+        Error::Timeout {
+            waiting_for: self.waiting_for,
+            timeout: self.limit,
+        }
     }
 }

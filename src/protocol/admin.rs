@@ -28,7 +28,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::error::{ArgumentError, ProtocolError};
+use super::error::{ArgumentError, ProtocolError};
 
 /// Longest command line gearmand accepts, `\r\n` included; a longer one drops the connection.
 pub const MAX_COMMAND_LINE: usize = 8192;

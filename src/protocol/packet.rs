@@ -2,9 +2,9 @@
 
 use byteorder::{BigEndian, ByteOrder};
 
+use super::error::{ArgumentError, ProtocolError};
 use super::packet_type::{Magic, PacketType};
 use super::validate;
-use crate::error::{ArgumentError, ProtocolError};
 
 /// Size of the fixed packet header: magic, type, body length.
 pub const HEADER_LEN: usize = 12;

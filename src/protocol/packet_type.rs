@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::ProtocolError;
+use super::error::ProtocolError;
 
 /// Who sends a packet: the direction encoded by its magic.
 ///

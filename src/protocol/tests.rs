@@ -2,12 +2,12 @@
 //! a round trip of all 42 packet types, incremental (split and pipelined) input, and every
 //! rejection as its exact typed error.
 
+use super::error::{ArgumentError, ProtocolError};
 use super::validate::{MAX_FUNCTION_LEN, MAX_HANDLE_LEN, MAX_UNIQUE_LEN};
 use super::{
     encode_to, parse_decimal, Decoder, Header, Magic, Packet, PacketType, DEFAULT_MAX_BODY_LEN,
     HEADER_LEN,
 };
-use crate::error::{ArgumentError, ProtocolError};
 
 /// Builds a packet's wire bytes by hand: magic, big-endian type and length, body.
 fn wire(magic: &[u8; 4], code: u32, body: &[u8]) -> Vec<u8> {

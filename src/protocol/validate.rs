@@ -2,7 +2,7 @@
 //!
 //! The limits follow libgearman and what gearmand 1.1.20 really does (PROTOCOL.md 1.4).
 
-use crate::error::ArgumentError;
+use super::error::ArgumentError;
 
 /// Longest function name accepted (libgearman's `GEARMAN_FUNCTION_MAX_SIZE`).
 pub const MAX_FUNCTION_LEN: usize = 512;

@@ -7,8 +7,8 @@ use super::cycle::Step;
 use super::lifecycle::guarded;
 use super::session::{Assignment, Session};
 use super::{Worker, GRAB_REPLY_TIMEOUT, IDLE_SLICE, REPLY_GRACE};
-use crate::error::{Error, Result};
-use crate::net::{read_any, Arrival, Connection};
+use crate::error::{Error, Result, Waiting};
+use crate::net::{read_any, Arrival, Connection, Deadline};
 use crate::protocol::PacketType;
 
 /// How many jobs the worker may hold at once around the job it is about to run.
@@ -232,8 +232,8 @@ impl Worker {
         for session in &mut self.sessions {
             if session.grab_overdue(limit) {
                 let error = Error::Timeout {
-                    during: "waiting for the reply to GRAB_JOB",
-                    after: limit,
+                    waiting_for: Waiting::GrabReply,
+                    timeout: limit,
                 };
                 session.fail(&error, &self.settings.backoff);
             }
@@ -318,8 +318,7 @@ impl Worker {
     /// Makes sure every server has processed what was sent (an ECHO round trip each), so a
     /// result written just before the worker stops is never lost to a connection reset.
     pub(super) fn sync_all(&mut self) {
-        let started = Instant::now();
-        let deadline = started + REPLY_GRACE;
+        let deadline = Deadline::after(REPLY_GRACE, Waiting::Sync);
         for (index, session) in self.sessions.iter_mut().enumerate() {
             let Some(mut conn) = session.link.take() else {
                 continue;
@@ -329,7 +328,7 @@ impl Worker {
                 .queue_request(PacketType::EchoReq, &[b"gearman-sync sync"])
                 .and_then(|()| conn.flush())
                 .and_then(|()| loop {
-                    let packet = conn.recv(deadline, "syncing with the server", started)?;
+                    let packet = conn.recv(&deadline)?;
                     if packet.kind() == PacketType::EchoRes {
                         break Ok(());
                     }

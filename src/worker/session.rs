@@ -6,8 +6,9 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::cycle::{Cycle, Step};
-use crate::error::{Error, ProtocolError, Result};
-use crate::net::{Backoff, ConnectOptions, Connection, Link, ServerAddr};
+use crate::error::{Error, Result, ServerErrorCode, Waiting};
+use crate::net::{Backoff, ConnectOptions, Connection, Deadline, Link, ServerAddr};
+use crate::protocol::admin::{AdminCommand, AdminParser, AdminReply};
 use crate::protocol::{Packet, PacketType};
 
 /// Unit of the CAN_DO_TIMEOUT value (set with
@@ -218,14 +219,16 @@ impl Session {
     /// when it may be the answer to a GRAB that is out (`awaiting`): that GRAB's reply would
     /// never come. JOB_NOT_FOUND answers a late result and is only logged.
     pub(crate) fn fatal_server_error(&self, packet: &Packet, awaiting: bool) -> Option<Error> {
-        let code = String::from_utf8_lossy(packet.arg(0)).into_owned();
-        let text = String::from_utf8_lossy(packet.arg(1)).into_owned();
-        log::warn!("{}: server error {code}: {text}", self.link.addr());
-        (awaiting && code != "JOB_NOT_FOUND").then(|| Error::Server {
-            server: self.link.addr().to_string(),
-            code,
-            text,
-        })
+        let error = Error::from_error_packet(self.link.addr(), packet);
+        log::warn!("{error}");
+        let late_result = matches!(
+            error,
+            Error::Server {
+                code: ServerErrorCode::JobNotFound,
+                ..
+            }
+        );
+        (awaiting && !late_result).then_some(error)
     }
 
     /// A job just ran, and nothing was read meanwhile: the wait for GRAB replies starts over.
@@ -290,33 +293,23 @@ fn registration_packet(name: &[u8], limit: Option<Duration>, millis: bool) -> Re
 /// Asks the admin `version` on the fresh connection: gearmand 1.1.19 and later take
 /// CAN_DO_TIMEOUT in milliseconds.
 fn server_uses_millis(conn: &mut Connection) -> Result<bool> {
-    conn.queue_raw(b"version\r\n");
+    let command = AdminCommand::Version;
+    let mut line = Vec::new();
+    command.encode(&mut line)?;
+    conn.queue_raw(&line);
     conn.flush()?;
-    let started = Instant::now();
-    let deadline = started + conn.io_timeout().min(Duration::from_secs(5));
-    let line = loop {
-        let line = conn.parse_buffered(|buf| match buf.iter().position(|&byte| byte == b'\n') {
-            Some(end) => Ok(Some((buf[..end].to_vec(), end + 1))),
-            None if buf.len() > 256 => Err(ProtocolError::AdminLineTooLong { max: 256 }),
-            None => Ok(None),
-        })?;
-        if let Some(line) = line {
-            break line;
-        }
-        if !conn.wait_readable(Some(deadline))? {
-            return Err(Error::Timeout {
-                during: "asking the server version",
-                after: deadline - started,
-            });
-        }
-        conn.read_some()?;
+    let limit = conn.io_timeout().min(Duration::from_secs(5));
+    let deadline = Deadline::after(limit, Waiting::ServerVersion);
+    let parser = AdminParser::new();
+    let version = match conn.recv_text(&deadline, |buf| parser.parse(&command, buf))? {
+        AdminReply::Version(version) => version,
+        other => format!("{other:?}"),
     };
-    let text = String::from_utf8_lossy(&line);
-    let millis = match parse_version(&text) {
+    let millis = match parse_version(&version) {
         Some(version) => version >= (1, 1, 19),
         None => {
             log::warn!(
-                "{}: unrecognised version reply {text:?}; assuming milliseconds",
+                "{}: unrecognised version reply {version:?}; assuming milliseconds",
                 conn.server()
             );
             true
@@ -325,9 +318,8 @@ fn server_uses_millis(conn: &mut Connection) -> Result<bool> {
     Ok(millis)
 }
 
-/// Parses `OK 1.1.20+ds` into (1, 1, 20).
-fn parse_version(line: &str) -> Option<(u32, u32, u32)> {
-    let version = line.trim().strip_prefix("OK ")?;
+/// Parses `1.1.20+ds` (the admin `version` reply without its `OK`) into (1, 1, 20).
+fn parse_version(version: &str) -> Option<(u32, u32, u32)> {
     let mut parts = version
         .split(|c: char| !c.is_ascii_digit())
         .filter(|part| !part.is_empty())
@@ -377,11 +369,11 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert_eq!(parse_version("OK 1.1.20+ds"), Some((1, 1, 20)));
-        assert_eq!(parse_version("OK 1.1.18\r"), Some((1, 1, 18)));
-        assert_eq!(parse_version("OK 2.0"), Some((2, 0, 0)));
-        assert_eq!(parse_version("ERR x"), None);
-        assert!(parse_version("OK 1.1.19").expect("v") >= (1, 1, 19));
+        assert_eq!(parse_version("1.1.20+ds"), Some((1, 1, 20)));
+        assert_eq!(parse_version("1.1.18\r"), Some((1, 1, 18)));
+        assert_eq!(parse_version("2.0"), Some((2, 0, 0)));
+        assert_eq!(parse_version("unknown"), None);
+        assert!(parse_version("1.1.19").expect("v") >= (1, 1, 19));
     }
 
     #[test]

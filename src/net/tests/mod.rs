@@ -1,0 +1,4 @@
+//! Unit tests of the crate-private network types.
+
+mod connection;
+mod pool;
