@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gearman_sync::net::ConnectOptions;
+use gearman_sync::ConnectOptions;
 use gearman_sync::{Client, Task, TaskOutcome, Worker};
 
 const FN_BG: &str = "bench_bg";

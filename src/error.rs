@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use crate::net::ServerAddr;
-pub use crate::net::{AddressError, JobHandle};
-pub use crate::protocol::{ArgumentError, ProtocolError};
+pub(crate) use crate::net::AddressError;
+use crate::net::{JobHandle, ServerAddr};
+pub(crate) use crate::protocol::error::{ArgumentError, ProtocolError};
 use crate::protocol::{Packet, PacketType};
 
 /// Result alias used throughout the crate: `Result<T>` is `Result<T, gearman_sync::Error>`.
@@ -289,7 +289,7 @@ pub enum Error {
         handle: JobHandle,
         /// The data of the last `WORK_WARNING` before the `WORK_FAIL`: the error text of a
         /// gearman-sync worker under its default
-        /// [`ExceptionMode::WarningThenFail`](crate::worker::ExceptionMode).
+        /// [`ExceptionMode::WarningThenFail`](crate::ExceptionMode).
         warning: Option<Vec<u8>>,
     },
     /// The worker reported `WORK_EXCEPTION` with data.

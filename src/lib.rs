@@ -69,9 +69,10 @@
 //!   queue (`gearmand -q libsqlite3`).
 //! * Jobs never coalesce unless asked: a task without a unique is sent without one (as
 //!   libgearman's random UUIDs behave); gearman-ruby's SHA-1 of function and workload, which
-//!   merges identical requests in flight, is [`client::UniqueMode::Sha1`].
-//! * `Client`, `Worker` and `TaskSet` take `&mut self`, hold no hidden locks and are `Send`:
-//!   use one per thread, or share one behind a `Mutex`.
+//!   merges identical requests in flight, is [`UniqueMode::Sha1`].
+//! * `Client` and `Worker` take `&mut self`, hold no hidden locks and are `Send`: use one per
+//!   thread, or share one behind a `Mutex`. A [`TaskSet`] borrows its client and holds the
+//!   tasks' callbacks, which need not be `Send`, so it stays on the thread that made it.
 //!
 //! ## Logging
 //!
@@ -86,30 +87,38 @@
 //!
 //! ## Layers
 //!
-//! [`protocol`] (sans-IO codec) → [`net`] (connection, pool) → [`client`] / [`worker`] /
-//! [`Admin`]; dependencies flow one way only.
+//! Everything public is re-exported here, at the crate root, except the codec, which is
+//! [`protocol`]. Inside, dependencies flow one way: `protocol/` (the sans-IO codec and its
+//! errors) → `net/address.rs`, `net/handle.rs` (server addresses, job handles) → `error.rs` →
+//! `net/` (the connection, the one server link, the one wait, the client's pool) → `client/`,
+//! `worker/`, `admin.rs`.
 
 #![deny(unsafe_code)]
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
-pub mod admin;
-pub mod client;
-pub mod error;
-pub mod net;
+mod admin;
+mod client;
+mod error;
+mod net;
 pub mod protocol;
-pub mod worker;
+mod worker;
 
-pub use admin::Admin;
+pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{
-    Client, ClientBuilder, JobHandle, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
-    UniqueJobStatus, WaitSummary,
+    Client, ClientBuilder, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
+    UniqueJobStatus, UniqueMode, WaitSummary, Workload, DEFAULT_JOB_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT,
 };
-pub use error::{
-    AddressError, ArgumentError, Error, ProtocolError, Result, ServerErrorCode, ServerFailure,
-    Waiting,
+pub use error::{Error, Result, ServerErrorCode, ServerFailure, Waiting};
+pub use net::{
+    perl_hash, AddressError, Backoff, ConnectOptions, JobHandle, Routing, ServerAddr, ToServers,
+    DEFAULT_PORT, SERVERS_ENV,
 };
-pub use net::ServerAddr;
-pub use worker::{Ability, Job, JobError, StopHandle, Worker, WorkerBuilder};
+pub use protocol::error::{ArgumentError, ProtocolError};
+pub use worker::{
+    Ability, ExceptionMode, GrabMode, Job, JobError, JobEvent, JobResult, StopHandle, StopReason,
+    TimeLimitMode, TimeoutUnit, WorkSummary, Worker, WorkerBuilder, DEFAULT_REASK_INTERVAL,
+};
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API).
 #[doc(hidden)]

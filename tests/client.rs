@@ -12,10 +12,10 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::{admin, parse_status, queued, Gearmand};
-use gearman_sync::client::UniqueMode;
-use gearman_sync::net::{perl_hash, Routing};
-use gearman_sync::worker::{ExceptionMode, JobError};
+use gearman_sync::UniqueMode;
+use gearman_sync::{perl_hash, Routing};
 use gearman_sync::{ArgumentError, Client, Error, Priority, Task, TaskOutcome, Worker};
+use gearman_sync::{ExceptionMode, JobError};
 use util::{reversed, CliWorker, WorkerThread};
 
 fn reverse_worker(addr: &str) -> WorkerThread {

@@ -50,7 +50,7 @@ fn restart_under_load_loses_no_confirmed_background_job() {
                 .servers(&addr)
                 .timeout(Duration::from_secs(5))
                 .probe_timeout(Duration::from_secs(1))
-                .backoff(gearman_sync::net::Backoff {
+                .backoff(gearman_sync::Backoff {
                     initial: Duration::from_millis(20),
                     max: Duration::from_millis(200),
                     jitter: 0.0,

@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::time::{Duration, Instant};
 
 use common::Gearmand;
-use gearman_sync::client::UniqueMode;
+use gearman_sync::UniqueMode;
 use gearman_sync::{Client, Error, Task, TaskOutcome};
 use util::proxy::{Fault, FaultProxy};
 use util::{reversed, WorkerThread};
@@ -225,8 +225,8 @@ fn a_reconnect_under_a_task_set_never_hands_a_reply_to_the_wrong_task() {
 mod worker_replies {
     //! Scripted servers that answer a worker's GRAB late, with an ERROR, or never.
     use super::*;
-    use gearman_sync::net::ConnectOptions;
     use gearman_sync::protocol::PacketType;
+    use gearman_sync::ConnectOptions;
     use gearman_sync::Worker;
     use util::fake::FakeServer;
 

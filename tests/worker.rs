@@ -12,9 +12,9 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{admin, gearman_cli, parse_status, queued, Gearmand};
-use gearman_sync::client::UniqueMode;
-use gearman_sync::worker::{ExceptionMode, GrabMode, JobError, StopReason};
+use gearman_sync::UniqueMode;
 use gearman_sync::{Client, Error, Task, Worker};
+use gearman_sync::{ExceptionMode, GrabMode, JobError, StopReason};
 use util::{reversed, WorkerThread};
 
 fn client(addr: &str) -> Client {
@@ -229,7 +229,7 @@ fn callbacks_fire_and_a_panicking_callback_is_not_fatal() {
         .expect("ability");
     let record = |name: &'static str, log: &Arc<Mutex<Vec<String>>>| {
         let log = Arc::clone(log);
-        move |event: &gearman_sync::worker::JobEvent<'_>| {
+        move |event: &gearman_sync::JobEvent<'_>| {
             log.lock().expect("lock").push(format!(
                 "{name} {}",
                 String::from_utf8_lossy(event.function)

@@ -11,7 +11,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use common::{admin, parse_status, wait_until, Gearmand};
-use gearman_sync::net::ConnectOptions;
+use gearman_sync::ConnectOptions;
 use gearman_sync::{Client, Worker};
 use util::WorkerThread;
 

@@ -12,8 +12,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{admin, queued, wait_until, Gearmand};
-use gearman_sync::client::UniqueMode;
-use gearman_sync::worker::{Ability, ExceptionMode, StopHandle, WorkSummary};
+use gearman_sync::UniqueMode;
+use gearman_sync::{Ability, ExceptionMode, StopHandle, WorkSummary};
 use gearman_sync::{Client, Error, Task, Worker};
 use util::swallow::NoopSwallower;
 use util::WorkerThread;
@@ -310,7 +310,7 @@ fn overrunning_worker(addr: &str, ability: Ability, mode: Option<ExceptionMode>)
 
 fn sleepy(
     attempts: &Arc<AtomicUsize>,
-) -> impl FnMut(&mut gearman_sync::Job<'_>) -> gearman_sync::worker::JobResult + Send + 'static {
+) -> impl FnMut(&mut gearman_sync::Job<'_>) -> gearman_sync::JobResult + Send + 'static {
     let attempts = Arc::clone(attempts);
     move |_job| {
         attempts.fetch_add(1, Ordering::SeqCst);
@@ -507,7 +507,7 @@ fn failed_connections_are_reported_and_wait_registered_waits_for_a_server() {
     let addr = server.addr();
     let mut worker = Worker::builder()
         .servers(&addr)
-        .backoff(gearman_sync::net::Backoff {
+        .backoff(gearman_sync::Backoff {
             initial: Duration::from_millis(50),
             max: Duration::from_millis(200),
             jitter: 0.0,

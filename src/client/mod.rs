@@ -10,7 +10,6 @@ mod workload;
 
 use std::time::{Duration, SystemTime};
 
-pub use crate::net::JobHandle;
 pub use job::{JobStatus, UniqueJobStatus};
 pub use task::{Priority, Task};
 pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
@@ -19,8 +18,8 @@ pub use workload::Workload;
 
 use crate::error::{AddressError, ArgumentError, Error, ProtocolError, Result, Waiting};
 use crate::net::{
-    resolve_server_list, Backoff, ConnectionPool, Deadline, PoolOptions, Routing, ServerAddr,
-    ToServers,
+    resolve_server_list, Backoff, ConnectionPool, Deadline, JobHandle, PoolOptions, Routing,
+    ServerAddr, ToServers,
 };
 use crate::protocol::{parse_decimal, validate, Packet, PacketType};
 
@@ -48,7 +47,7 @@ struct Settings {
 ///
 /// ```
 /// use std::time::Duration;
-/// use gearman_sync::{Client, client::UniqueMode, net::Routing};
+/// use gearman_sync::{Client, UniqueMode, Routing};
 /// let client = Client::builder()
 ///     .servers("10.0.0.1,10.0.0.2:4731")
 ///     .timeout(Duration::from_secs(5))
@@ -191,7 +190,7 @@ impl ClientBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::{Client, net::Backoff};
+    /// use gearman_sync::{Client, Backoff};
     /// let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(30), jitter: 0.2 };
     /// let client = Client::builder().servers("127.0.0.1:4730").backoff(backoff).build()?;
     /// assert_eq!(client.servers().len(), 1);
@@ -205,7 +204,7 @@ impl ClientBuilder {
     /// Server choice for new tasks (default round-robin).
     ///
     /// ```
-    /// use gearman_sync::{Client, net::Routing};
+    /// use gearman_sync::{Client, Routing};
     /// let client = Client::builder()
     ///     .servers("10.0.0.1,10.0.0.2")
     ///     .routing(Routing::UniqueHash)
@@ -222,7 +221,7 @@ impl ClientBuilder {
     /// unique, so nothing coalesces).
     ///
     /// ```
-    /// use gearman_sync::{Client, client::UniqueMode};
+    /// use gearman_sync::{Client, UniqueMode};
     /// // gearman-ruby's rule: identical requests in flight at the same time run once.
     /// let client = Client::builder()
     ///     .servers("127.0.0.1:4730")

@@ -118,7 +118,7 @@ impl<'a> Task<'a> {
     }
 
     /// Sets the unique ID (at most 63 bytes, no NUL), used as given. Without one, the client's
-    /// [`UniqueMode`](crate::client::UniqueMode) decides. A unique that is too long or holds a
+    /// [`UniqueMode`](crate::UniqueMode) decides. A unique that is too long or holds a
     /// NUL is refused with [`Error::InvalidArgument`](crate::Error::InvalidArgument) when the
     /// task is submitted.
     ///

@@ -19,7 +19,7 @@ pub enum UniqueMode {
     /// requests in flight at the same time run once.
     ///
     /// ```
-    /// use gearman_sync::client::UniqueMode;
+    /// use gearman_sync::UniqueMode;
     /// assert_eq!(
     ///     UniqueMode::Sha1.generate(b"unique_id", b"abcdef").as_deref(),
     ///     Some(&b"bc2ca93d86a28cb72fedf36326d1da0cc3d4ed6a"[..])
@@ -39,7 +39,7 @@ impl UniqueMode {
     /// The unique for a task of `function` with `workload`, or `None` for an empty unique.
     ///
     /// ```
-    /// use gearman_sync::client::UniqueMode;
+    /// use gearman_sync::UniqueMode;
     /// let sha1 = UniqueMode::Sha1.generate(b"reverse", b"hello").expect("a unique");
     /// assert_eq!(sha1.len(), 40); // lowercase hex
     /// assert_eq!(UniqueMode::Sha1.generate(b"reverse", b"hello"), Some(sha1));

@@ -11,7 +11,7 @@ use std::fmt;
 /// pointer the same way). A borrowed workload ties the task to the caller's buffer (`'a`).
 ///
 /// ```
-/// use gearman_sync::{client::Workload, Task};
+/// use gearman_sync::{Workload, Task};
 /// let image = vec![0u8; 1 << 20];
 /// let task = Task::new("thumbnail", &image); // borrowed: no copy of the megabyte
 /// assert_eq!(task.workload().len(), 1 << 20);
@@ -26,7 +26,7 @@ impl<'a> Workload<'a> {
     /// The bytes.
     ///
     /// ```
-    /// use gearman_sync::client::Workload;
+    /// use gearman_sync::Workload;
     /// assert_eq!(Workload::from(b"abc").as_bytes(), b"abc");
     /// ```
     pub fn as_bytes(&self) -> &[u8] {
@@ -36,7 +36,7 @@ impl<'a> Workload<'a> {
     /// True when the bytes are the caller's, used in place.
     ///
     /// ```
-    /// use gearman_sync::client::Workload;
+    /// use gearman_sync::Workload;
     /// assert!(Workload::from("borrowed").is_borrowed());
     /// assert!(!Workload::from(String::from("owned")).is_borrowed());
     /// ```
@@ -47,7 +47,7 @@ impl<'a> Workload<'a> {
     /// The bytes as an owned vector (a copy only when they were borrowed).
     ///
     /// ```
-    /// use gearman_sync::client::Workload;
+    /// use gearman_sync::Workload;
     /// assert_eq!(Workload::from("abc").into_vec(), b"abc".to_vec());
     /// ```
     pub fn into_vec(self) -> Vec<u8> {

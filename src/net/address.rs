@@ -27,7 +27,7 @@ pub const DEFAULT_PORT: u16 = 4730;
 /// Environment variable read when no servers are given (libgearman's convention).
 pub const SERVERS_ENV: &str = "GEARMAN_SERVERS";
 /// Server used when neither servers nor `GEARMAN_SERVERS` are given.
-pub const DEFAULT_SERVER: &str = "127.0.0.1:4730";
+pub(crate) const DEFAULT_SERVER: &str = "127.0.0.1:4730";
 
 /// One job server: a host name or IP literal and a port.
 ///
@@ -231,16 +231,7 @@ impl fmt::Display for ServerAddr {
 /// Parses a comma-separated server list such as `"a:4730,b:4731,[::1]"`.
 ///
 /// An empty (or all-blank) list gives an empty vector; an empty entry between commas is an error.
-///
-/// ```
-/// use gearman_sync::net::parse_server_list;
-/// let servers = parse_server_list("a, b:4731")?;
-/// assert_eq!(servers.len(), 2);
-/// assert_eq!(servers[0].port(), 4730);
-/// assert!(parse_server_list("a,,b").is_err());
-/// # Ok::<(), gearman_sync::AddressError>(())
-/// ```
-pub fn parse_server_list(list: &str) -> Result<Vec<ServerAddr>, AddressError> {
+pub(crate) fn parse_server_list(list: &str) -> Result<Vec<ServerAddr>, AddressError> {
     if list.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -248,16 +239,7 @@ pub fn parse_server_list(list: &str) -> Result<Vec<ServerAddr>, AddressError> {
 }
 
 /// The servers from `GEARMAN_SERVERS`, or `127.0.0.1:4730` when it is unset or blank.
-///
-/// ```
-/// use gearman_sync::net::{default_servers, SERVERS_ENV};
-/// std::env::remove_var(SERVERS_ENV);
-/// assert_eq!(default_servers()?[0].to_string(), "127.0.0.1:4730");
-/// std::env::set_var(SERVERS_ENV, "gm1,gm2:4731");
-/// assert_eq!(default_servers()?.len(), 2);
-/// # Ok::<(), gearman_sync::AddressError>(())
-/// ```
-pub fn default_servers() -> Result<Vec<ServerAddr>, AddressError> {
+pub(crate) fn default_servers() -> Result<Vec<ServerAddr>, AddressError> {
     let from_env = std::env::var(SERVERS_ENV).unwrap_or_default();
     let servers = parse_server_list(&from_env)?;
     if servers.is_empty() {
@@ -267,7 +249,8 @@ pub fn default_servers() -> Result<Vec<ServerAddr>, AddressError> {
 }
 
 /// Anything that names a list of servers: `"host:port"`, `"a,b"`, slices and vectors of those,
-/// or [`ServerAddr`]s. An empty list means [`default_servers`].
+/// or [`ServerAddr`]s. An empty list means the servers in `GEARMAN_SERVERS` ([`SERVERS_ENV`]),
+/// or `127.0.0.1:4730` when it is unset.
 ///
 /// ```
 /// use gearman_sync::{Client, ServerAddr};
@@ -281,7 +264,7 @@ pub trait ToServers {
     /// Parses into addresses (without the default fallback).
     ///
     /// ```
-    /// use gearman_sync::net::ToServers;
+    /// use gearman_sync::ToServers;
     /// assert_eq!(["gm1,gm2", "gm3"].to_servers()?.len(), 3);
     /// assert!("".to_servers()?.is_empty());
     /// # Ok::<(), gearman_sync::AddressError>(())
@@ -336,16 +319,7 @@ impl<T: ToServers> ToServers for Vec<T> {
 }
 
 /// Parses `servers`, falling back to [`default_servers`] when the list is empty.
-///
-/// ```
-/// use gearman_sync::net::resolve_server_list;
-/// let servers = resolve_server_list("gm1:4731")?;
-/// assert_eq!(servers[0].to_string(), "gm1:4731");
-/// std::env::remove_var("GEARMAN_SERVERS");
-/// assert_eq!(resolve_server_list("")?[0].to_string(), "127.0.0.1:4730");
-/// # Ok::<(), gearman_sync::AddressError>(())
-/// ```
-pub fn resolve_server_list<S: ToServers + ?Sized>(
+pub(crate) fn resolve_server_list<S: ToServers + ?Sized>(
     servers: &S,
 ) -> Result<Vec<ServerAddr>, AddressError> {
     let list = servers.to_servers()?;
@@ -358,6 +332,29 @@ pub fn resolve_server_list<S: ToServers + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_lists() -> Result<(), AddressError> {
+        let servers = parse_server_list("a, b:4731")?;
+        assert_eq!(servers.len(), 2);
+        assert_eq!(servers[0].port(), 4730);
+        assert!(parse_server_list("a,,b").is_err());
+        assert_eq!(resolve_server_list("gm1:4731")?[0].to_string(), "gm1:4731");
+        Ok(())
+    }
+
+    /// The only unit test that touches `GEARMAN_SERVERS`.
+    #[test]
+    fn an_empty_list_means_the_environment_then_the_default() -> Result<(), AddressError> {
+        std::env::remove_var(SERVERS_ENV);
+        assert_eq!(default_servers()?[0].to_string(), "127.0.0.1:4730");
+        assert_eq!(resolve_server_list("")?[0].to_string(), "127.0.0.1:4730");
+        std::env::set_var(SERVERS_ENV, "gm1,gm2:4731");
+        assert_eq!(default_servers()?.len(), 2);
+        assert_eq!(resolve_server_list("")?.len(), 2);
+        std::env::remove_var(SERVERS_ENV);
+        Ok(())
+    }
 
     fn parsed(entry: &str) -> (String, u16) {
         let addr = ServerAddr::parse(entry).expect(entry);

@@ -10,7 +10,7 @@ use std::time::Duration;
 ///
 /// ```
 /// use std::time::Duration;
-/// use gearman_sync::net::Backoff;
+/// use gearman_sync::Backoff;
 /// let backoff = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(1), jitter: 0.0 };
 /// assert_eq!(backoff.delay(1), Duration::from_millis(100));
 /// assert_eq!(backoff.delay(3), Duration::from_millis(400));
@@ -42,7 +42,7 @@ impl Backoff {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::net::Backoff;
+    /// use gearman_sync::Backoff;
     /// let backoff = Backoff { initial: Duration::from_millis(250), max: Duration::from_secs(10), jitter: 0.2 };
     /// let second = backoff.delay(2); // 500 ms less up to 20 %
     /// assert!(second <= Duration::from_millis(500) && second >= Duration::from_millis(400));

@@ -24,7 +24,7 @@ const READ_CHUNK: usize = 64 * 1024;
 ///
 /// ```
 /// use std::time::Duration;
-/// use gearman_sync::net::ConnectOptions;
+/// use gearman_sync::ConnectOptions;
 /// let options = ConnectOptions {
 ///     connect_timeout: Duration::from_secs(2),
 ///     ..ConnectOptions::default()
@@ -110,7 +110,7 @@ impl Connection {
     /// Blocks for the DNS lookup and up to `connect_timeout` per address; sets `TCP_NODELAY`,
     /// keepalive (when configured) and the I/O timeout. Fails with [`Error::Io`] carrying the
     /// lookup's or the last address's error. Nothing is sent.
-    pub fn connect(server: &ServerAddr, options: &ConnectOptions) -> Result<Connection> {
+    pub(crate) fn connect(server: &ServerAddr, options: &ConnectOptions) -> Result<Connection> {
         let io_error = |source: io::Error| Error::Io {
             server: server.to_string(),
             source: source.into(),
@@ -147,7 +147,7 @@ impl Connection {
     }
 
     /// The server this connection talks to.
-    pub fn server(&self) -> &ServerAddr {
+    pub(crate) fn server(&self) -> &ServerAddr {
         &self.server
     }
 
@@ -161,7 +161,7 @@ impl Connection {
     /// of 256 KiB or more is written at once, after everything queued before it, straight from
     /// `args` instead of being copied. Fails with [`Error::InvalidArgument`] before anything is
     /// queued, or as [`flush`](Connection::flush) for such a large tail.
-    pub fn queue_request(&mut self, kind: PacketType, args: &[&[u8]]) -> Result<()> {
+    pub(crate) fn queue_request(&mut self, kind: PacketType, args: &[&[u8]]) -> Result<()> {
         let tail = args
             .last()
             .filter(|_| kind.has_tail() && args.len() == kind.arg_count());
@@ -178,17 +178,17 @@ impl Connection {
     }
 
     /// Queues an already built packet; nothing is sent until [`flush`](Connection::flush).
-    pub fn queue_packet(&mut self, packet: &Packet) {
+    pub(crate) fn queue_packet(&mut self, packet: &Packet) {
         packet.encode(&mut self.write_buf);
     }
 
     /// Queues raw bytes (admin text lines); nothing is sent until [`flush`](Connection::flush).
-    pub fn queue_raw(&mut self, bytes: &[u8]) {
+    pub(crate) fn queue_raw(&mut self, bytes: &[u8]) {
         self.write_buf.extend_from_slice(bytes);
     }
 
     /// Bytes queued but not yet written.
-    pub fn pending_write(&self) -> usize {
+    pub(crate) fn pending_write(&self) -> usize {
         self.write_buf.len()
     }
 
@@ -196,7 +196,7 @@ impl Connection {
     ///
     /// The queue is emptied even when the write fails: [`Error::Timeout`] for a stalled
     /// write, [`Error::Io`] otherwise. The connection should then be dropped.
-    pub fn flush(&mut self) -> Result<()> {
+    pub(crate) fn flush(&mut self) -> Result<()> {
         if self.write_buf.is_empty() {
             return Ok(());
         }
@@ -210,7 +210,7 @@ impl Connection {
 
     /// Queues one packet and flushes (with anything queued before it); fails as
     /// [`flush`](Connection::flush).
-    pub fn send(&mut self, packet: &Packet) -> Result<()> {
+    pub(crate) fn send(&mut self, packet: &Packet) -> Result<()> {
         self.queue_packet(packet);
         self.flush()
     }
@@ -218,7 +218,7 @@ impl Connection {
     /// Decodes the next packet from bytes already read, without touching the socket: `None`
     /// until a whole packet is buffered. Bytes that break the protocol give
     /// [`Error::Protocol`].
-    pub fn next_buffered(&mut self) -> Result<Option<Packet>> {
+    pub(crate) fn next_buffered(&mut self) -> Result<Option<Packet>> {
         if let Some(ready) = self.ready.take() {
             return ready.map(Some).map_err(|source| Error::Protocol {
                 server: self.server.to_string(),
@@ -236,7 +236,7 @@ impl Connection {
     ///
     /// `parse` returns `Ok(None)` for "need more bytes", or the value and how many bytes it
     /// used; a [`ProtocolError`] becomes [`Error::Protocol`].
-    pub fn parse_buffered<T>(
+    pub(crate) fn parse_buffered<T>(
         &mut self,
         parse: impl FnOnce(&[u8]) -> std::result::Result<Option<(T, usize)>, ProtocolError>,
     ) -> Result<Option<T>> {
@@ -254,7 +254,7 @@ impl Connection {
     }
 
     /// Bytes read from the socket but not yet decoded.
-    pub fn buffered(&self) -> usize {
+    pub(crate) fn buffered(&self) -> usize {
         let large = self
             .large
             .as_ref()
@@ -269,7 +269,7 @@ impl Connection {
     /// One `read` call appending to the buffer (blocks unless the socket is readable, at
     /// most the I/O timeout, then [`Error::Timeout`]). Returns the number of bytes read.
     /// End of stream is [`Error::ConnectionClosed`].
-    pub fn read_some(&mut self) -> Result<usize> {
+    pub(crate) fn read_some(&mut self) -> Result<usize> {
         self.set_read_timeout(self.io_timeout)?;
         match self.read_into(ReadMode::Block)? {
             Some(count) => Ok(count),
@@ -280,7 +280,7 @@ impl Connection {
     /// Reads what has already arrived, without blocking: `Ok(0)` when nothing has. Saves a
     /// sleep in `poll(2)` when a reply is already there, which is often the case right after a
     /// request. End of stream is [`Error::ConnectionClosed`].
-    pub fn read_available(&mut self) -> Result<usize> {
+    pub(crate) fn read_available(&mut self) -> Result<usize> {
         Ok(self.read_into(ReadMode::Now)?.unwrap_or(0))
     }
 
@@ -290,7 +290,7 @@ impl Connection {
     /// a deadline already past only takes what is there. The socket timeout behind the wait
     /// counts in the kernel's ticks, so it may end up to a tick (1-10 ms) late, never early
     /// by more than 2 ms. End of stream is [`Error::ConnectionClosed`].
-    pub fn read_until(&mut self, deadline: Option<Instant>) -> Result<usize> {
+    pub(crate) fn read_until(&mut self, deadline: Option<Instant>) -> Result<usize> {
         let left = match deadline {
             None => self.io_timeout,
             Some(deadline) => deadline.saturating_duration_since(Instant::now()),
@@ -464,7 +464,7 @@ impl Connection {
 
     /// Checks, without blocking, that the server has not closed the connection. Any bytes that
     /// are waiting are kept in the buffer. A closed connection is [`Error::ConnectionClosed`].
-    pub fn check_alive(&mut self) -> Result<()> {
+    pub(crate) fn check_alive(&mut self) -> Result<()> {
         let mut ready = Vec::with_capacity(1);
         let readable = poll::wait_readable(&[&self.stream], Some(Duration::ZERO), &mut ready)
             .map_err(|source| self.io_error(source))?;
@@ -475,12 +475,12 @@ impl Connection {
     }
 
     /// The I/O timeout configured for this connection ([`ConnectOptions::io_timeout`]).
-    pub fn io_timeout(&self) -> Duration {
+    pub(crate) fn io_timeout(&self) -> Duration {
         self.io_timeout
     }
 
     /// Closes both directions of the socket; later reads and writes fail.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         let _ = self.stream.shutdown(Shutdown::Both);
     }
 

@@ -14,10 +14,8 @@ mod wait;
 #[cfg(test)]
 mod tests;
 
-pub use address::{
-    default_servers, parse_server_list, resolve_server_list, AddressError, ServerAddr, ToServers,
-    DEFAULT_PORT, DEFAULT_SERVER, SERVERS_ENV,
-};
+pub(crate) use address::resolve_server_list;
+pub use address::{AddressError, ServerAddr, ToServers, DEFAULT_PORT, SERVERS_ENV};
 pub(crate) use backoff::random_u64;
 pub use backoff::Backoff;
 pub use connection::ConnectOptions;

@@ -14,7 +14,7 @@ use crate::protocol::PacketType;
 /// [`ClientBuilder::routing`](crate::ClientBuilder::routing)).
 ///
 /// ```
-/// use gearman_sync::net::Routing;
+/// use gearman_sync::Routing;
 /// assert_eq!(Routing::default(), Routing::RoundRobin);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -81,7 +81,7 @@ pub(crate) struct ConnectionPool {
 
 impl ConnectionPool {
     /// A pool over `servers`; nothing is connected yet.
-    pub fn new(servers: Vec<ServerAddr>, options: PoolOptions) -> ConnectionPool {
+    pub(crate) fn new(servers: Vec<ServerAddr>, options: PoolOptions) -> ConnectionPool {
         let now = Instant::now();
         ConnectionPool {
             slots: servers
@@ -97,18 +97,18 @@ impl ConnectionPool {
     }
 
     /// The pool's settings.
-    pub fn options(&self) -> &PoolOptions {
+    pub(crate) fn options(&self) -> &PoolOptions {
         &self.options
     }
 
     /// The pool's settings, for changes that apply to later connects (open connections keep
     /// theirs).
-    pub fn options_mut(&mut self) -> &mut PoolOptions {
+    pub(crate) fn options_mut(&mut self) -> &mut PoolOptions {
         &mut self.options
     }
 
     /// Number of servers.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
 
@@ -116,18 +116,18 @@ impl ConnectionPool {
     ///
     /// # Panics
     /// When `index >= len()`.
-    pub fn server(&self, index: usize) -> &ServerAddr {
+    pub(crate) fn server(&self, index: usize) -> &ServerAddr {
         self.slots[index].link.addr()
     }
 
     /// The index of a server, if it is in the pool.
-    pub fn index_of(&self, addr: &ServerAddr) -> Option<usize> {
+    pub(crate) fn index_of(&self, addr: &ServerAddr) -> Option<usize> {
         self.slots.iter().position(|slot| slot.link.addr() == addr)
     }
 
     /// The open connection to server `index`, if any; never connects (see
     /// [`ensure_connected`](ConnectionPool::ensure_connected)).
-    pub fn connection(&mut self, index: usize) -> Option<&mut Connection> {
+    pub(crate) fn connection(&mut self, index: usize) -> Option<&mut Connection> {
         let slot = self.slots.get_mut(index)?;
         slot.last_used = Instant::now();
         slot.link.conn_mut()
@@ -161,7 +161,7 @@ impl ConnectionPool {
 
     /// Closes server `index`'s connection without counting it as a failure (it is reopened
     /// on next use). Does nothing when it is not connected.
-    pub fn discard(&mut self, index: usize) {
+    pub(crate) fn discard(&mut self, index: usize) {
         if let Some(slot) = self.slots.get_mut(index).filter(|slot| slot.link.is_open()) {
             log::debug!(
                 "closing connection to {} (stale replies pending)",
@@ -172,7 +172,7 @@ impl ConnectionPool {
     }
 
     /// Indices of the servers with an open connection.
-    pub fn connected(&self) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn connected(&self) -> impl Iterator<Item = usize> + '_ {
         self.slots
             .iter()
             .enumerate()
@@ -185,7 +185,7 @@ impl ConnectionPool {
     ///
     /// Servers in backoff are skipped unless no other server works. May block to connect and
     /// probe servers (connect timeout and probe timeout per server tried).
-    pub fn checkout(&mut self, unique: Option<&[u8]>) -> Result<usize> {
+    pub(crate) fn checkout(&mut self, unique: Option<&[u8]>) -> Result<usize> {
         let count = self.slots.len();
         if count == 0 {
             return Err(Error::NoJobServers(Vec::new()));
@@ -224,7 +224,7 @@ impl ConnectionPool {
     /// A connection idle for more than 500 ms is first checked for a server-side close. A new
     /// connection sends `SET_CLIENT_ID` and the `OPTION_REQ`s from [`PoolOptions`], then waits
     /// up to the probe timeout for the ECHO reply.
-    pub fn ensure_connected(&mut self, index: usize) -> Result<&mut Connection> {
+    pub(crate) fn ensure_connected(&mut self, index: usize) -> Result<&mut Connection> {
         let slot = &mut self.slots[index];
         if slot.last_used.elapsed() >= IDLE_CHECK_AFTER {
             if let Some(Err(error)) = slot.link.conn_mut().map(Connection::check_alive) {
@@ -253,7 +253,7 @@ impl ConnectionPool {
 
     /// Drops server `index`'s connection after `error` and starts its backoff. The error is
     /// kept for [`failures`](ConnectionPool::failures); an unknown index is ignored.
-    pub fn mark_failed(&mut self, index: usize, error: &Error) {
+    pub(crate) fn mark_failed(&mut self, index: usize, error: &Error) {
         if let Some(slot) = self.slots.get_mut(index) {
             slot.link.fail(error, &self.options.backoff);
         }
@@ -261,7 +261,7 @@ impl ConnectionPool {
 
     /// Every server with the last error seen on it (`"not tried"` when none), as reported by
     /// [`Error::NoJobServers`].
-    pub fn failures(&self) -> Vec<ServerFailure> {
+    pub(crate) fn failures(&self) -> Vec<ServerFailure> {
         self.slots.iter().map(|slot| slot.link.failure()).collect()
     }
 }
@@ -333,7 +333,7 @@ pub(crate) fn crc32(bytes: &[u8]) -> u32 {
 /// [`Routing::UniqueHash`] as `perl_hash(unique) % servers`.
 ///
 /// ```
-/// use gearman_sync::net::perl_hash;
+/// use gearman_sync::perl_hash;
 /// assert_eq!(perl_hash(b"123456789"), 0x4bf4); // CRC-32 0xcbf43926
 /// ```
 pub fn perl_hash(key: &[u8]) -> u32 {

@@ -20,7 +20,7 @@
 //! ```
 
 pub mod admin;
-mod error;
+pub(crate) mod error;
 mod packet;
 mod packet_type;
 pub mod validate;
@@ -28,7 +28,6 @@ pub mod validate;
 #[cfg(test)]
 mod tests;
 
-pub use error::{ArgumentError, ProtocolError};
 pub use packet::{
     encode_head_to, encode_to, parse_body, parse_body_owned, parse_decimal, Decoder, Header,
     Packet, DEFAULT_MAX_BODY_LEN, HEADER_LEN,

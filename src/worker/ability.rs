@@ -8,7 +8,7 @@ use super::job::Job;
 /// How a handler says a job did not succeed.
 ///
 /// ```
-/// use gearman_sync::worker::JobError;
+/// use gearman_sync::JobError;
 /// let failed = JobError::Fail;
 /// let raised = JobError::exception("disk full");
 /// assert_eq!(raised, JobError::Exception(b"disk full".to_vec()));
@@ -26,7 +26,7 @@ impl JobError {
     /// A `WORK_EXCEPTION` with `data`.
     ///
     /// ```
-    /// use gearman_sync::worker::JobError;
+    /// use gearman_sync::JobError;
     /// assert_eq!(JobError::exception("bad input"), JobError::Exception(b"bad input".to_vec()));
     /// ```
     pub fn exception(data: impl Into<Vec<u8>>) -> JobError {
@@ -45,7 +45,7 @@ impl<E: std::error::Error> From<E> for JobError {
 /// `std::error::Error` converts into a [`JobError::Exception`], so `?` works in handlers.
 ///
 /// ```
-/// use gearman_sync::worker::{Job, JobResult};
+/// use gearman_sync::{Job, JobResult};
 /// fn parse_number(job: &mut Job<'_>) -> JobResult {
 ///     let text = std::str::from_utf8(job.workload())?;
 ///     let number: u64 = text.trim().parse()?;
@@ -69,7 +69,7 @@ pub type JobResult = Result<Vec<u8>, JobError>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use gearman_sync::worker::{Ability, TimeLimitMode};
+/// use gearman_sync::{Ability, TimeLimitMode};
 /// let ability = Ability::new("resize", |job| Ok(job.workload().to_vec()))
 ///     .timeout(Duration::from_secs(30));
 /// assert_eq!(ability.time_limit_mode(), Some(TimeLimitMode::Worker));
@@ -78,7 +78,7 @@ pub type JobResult = Result<Vec<u8>, JobError>;
 pub enum TimeLimitMode {
     /// Only the worker enforces the limit: it registers a plain `CAN_DO`, and a handler that
     /// returns after its limit has its result replaced by a failure with the text `time limit
-    /// of ... exceeded`, reported as the worker's [`ExceptionMode`](crate::worker::ExceptionMode)
+    /// of ... exceeded`, reported as the worker's [`ExceptionMode`](crate::ExceptionMode)
     /// says (by default `WORK_WARNING` with the text, then `WORK_FAIL`). The job runs once.
     Worker,
     /// gearmand enforces it too (`CAN_DO_TIMEOUT`): at the limit it takes the job back and
@@ -99,7 +99,7 @@ pub(crate) type AfterComplete = Box<dyn FnMut(&Job<'_>, &[u8]) + Send>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use gearman_sync::worker::Ability;
+/// use gearman_sync::Ability;
 /// let ability = Ability::new("reverse", |job| {
 ///     Ok(job.workload().iter().rev().copied().collect())
 /// })
@@ -172,7 +172,7 @@ impl Ability {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::worker::{Ability, TimeLimitMode};
+    /// use gearman_sync::{Ability, TimeLimitMode};
     /// let ability = Ability::new("thumbnail", |job| Ok(job.workload().to_vec()))
     ///     .server_timeout(Duration::from_secs(30));
     /// assert_eq!(ability.time_limit_mode(), Some(TimeLimitMode::Server));
@@ -224,7 +224,7 @@ impl Ability {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::worker::{Ability, TimeLimitMode};
+    /// use gearman_sync::{Ability, TimeLimitMode};
     /// let ability = Ability::new("echo", |job| Ok(job.workload().to_vec()));
     /// assert_eq!(ability.time_limit_mode(), None);
     /// let ability = ability.server_timeout(Duration::from_secs(5));

@@ -126,11 +126,11 @@ impl<'w> Job<'w> {
         &self.unique
     }
 
-    /// The reducer of a map/reduce job (only with [`GrabMode::All`](crate::worker::GrabMode::All);
+    /// The reducer of a map/reduce job (only with [`GrabMode::All`](crate::GrabMode::All);
     /// `None` otherwise).
     ///
     /// ```no_run
-    /// use gearman_sync::{Worker, worker::GrabMode};
+    /// use gearman_sync::{Worker, GrabMode};
     /// let mut worker = Worker::builder().servers("127.0.0.1:4730").grab_mode(GrabMode::All).build()?;
     /// worker.add_ability("map", |job| {
     ///     if let Some(reducer) = job.reducer() {
@@ -215,7 +215,7 @@ impl<'w> Job<'w> {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use gearman_sync::worker::JobError;
+    /// use gearman_sync::JobError;
     /// # let mut worker = gearman_sync::Worker::new("127.0.0.1:4730")?;
     /// worker.add_ability_with_timeout("crunch", Duration::from_secs(10), |job| {
     ///     for chunk in job.workload().to_vec().chunks(1024) {
@@ -352,7 +352,7 @@ impl<'w> Job<'w> {
     }
 
     /// Ends the job with `WORK_EXCEPTION data` now; fails as [`complete`](Job::complete).
-    /// Under [`ExceptionMode::WarningThenFail`](crate::worker::ExceptionMode) it sends the data
+    /// Under [`ExceptionMode::WarningThenFail`](crate::ExceptionMode) it sends the data
     /// as `WORK_WARNING` and then `WORK_FAIL`, like an `Err` returned from the handler.
     ///
     /// ```no_run

@@ -28,7 +28,7 @@ impl StopHandle {
     /// handler).
     ///
     /// ```
-    /// use gearman_sync::worker::StopHandle;
+    /// use gearman_sync::StopHandle;
     /// let stop = StopHandle::default();
     /// stop.stop();
     /// assert!(stop.is_stopped());
@@ -56,7 +56,7 @@ impl StopHandle {
     /// once).
     ///
     /// ```
-    /// use gearman_sync::worker::StopHandle;
+    /// use gearman_sync::StopHandle;
     /// let stop = StopHandle::default();
     /// stop.stop();
     /// stop.reset();
@@ -70,7 +70,7 @@ impl StopHandle {
 /// Why [`Worker::work`](crate::Worker::work) returned.
 ///
 /// ```no_run
-/// use gearman_sync::{Worker, worker::StopReason};
+/// use gearman_sync::{Worker, StopReason};
 /// let mut worker = Worker::builder().servers("127.0.0.1:4730").max_jobs(100).build()?;
 /// worker.add_ability("echo", |job| Ok(job.workload().to_vec()))?;
 /// match worker.work()?.reason {
@@ -83,7 +83,7 @@ impl StopHandle {
 pub enum StopReason {
     /// The [`StopHandle`] was used.
     Stopped,
-    /// The job limit ([`WorkerBuilder::max_jobs`](crate::worker::WorkerBuilder::max_jobs)) was reached.
+    /// The job limit ([`WorkerBuilder::max_jobs`](crate::WorkerBuilder::max_jobs)) was reached.
     MaxJobs,
     /// No job arrived within the idle limit.
     Idle,

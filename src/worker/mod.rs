@@ -45,7 +45,7 @@ pub const DEFAULT_REASK_INTERVAL: Duration = Duration::from_secs(5);
 /// Which GRAB_JOB variant the worker sends (set with [`WorkerBuilder::grab_mode`]).
 ///
 /// ```
-/// use gearman_sync::{Worker, worker::GrabMode};
+/// use gearman_sync::{Worker, GrabMode};
 /// assert_eq!(GrabMode::default(), GrabMode::Unique);
 /// let worker = Worker::builder().servers("127.0.0.1:4730").grab_mode(GrabMode::All).build()?;
 /// # drop(worker);
@@ -89,7 +89,7 @@ impl GrabMode {
 /// the warning's text.
 ///
 /// ```
-/// use gearman_sync::{Worker, worker::ExceptionMode};
+/// use gearman_sync::{Worker, ExceptionMode};
 /// assert_eq!(ExceptionMode::default(), ExceptionMode::WarningThenFail);
 /// // Only when every client asks for exceptions:
 /// let worker = Worker::builder()
@@ -223,7 +223,7 @@ impl WorkerBuilder {
     /// GRAB_JOB variant (default `GRAB_JOB_UNIQ`).
     ///
     /// ```
-    /// use gearman_sync::{Worker, worker::GrabMode};
+    /// use gearman_sync::{Worker, GrabMode};
     /// let worker = Worker::builder().servers("127.0.0.1:4730").grab_mode(GrabMode::Plain).build()?;
     /// assert_eq!(worker.servers().len(), 1);
     /// # Ok::<(), gearman_sync::Error>(())
@@ -236,7 +236,7 @@ impl WorkerBuilder {
     /// Unit of CAN_DO_TIMEOUT (default: ask the server's version).
     ///
     /// ```
-    /// use gearman_sync::{Worker, worker::TimeoutUnit};
+    /// use gearman_sync::{Worker, TimeoutUnit};
     /// let worker = Worker::builder()
     ///     .servers("127.0.0.1:4730")
     ///     .timeout_unit(TimeoutUnit::Milliseconds)
@@ -253,7 +253,7 @@ impl WorkerBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::{Worker, net::Backoff};
+    /// use gearman_sync::{Worker, Backoff};
     /// let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60), jitter: 0.5 };
     /// let worker = Worker::builder().servers("127.0.0.1:4730").backoff(backoff).build()?;
     /// assert_eq!(worker.servers().len(), 1);
@@ -268,7 +268,7 @@ impl WorkerBuilder {
     /// [`ExceptionMode::WarningThenFail`], which no client hangs on); see [`ExceptionMode`].
     ///
     /// ```
-    /// use gearman_sync::{Worker, worker::ExceptionMode};
+    /// use gearman_sync::{Worker, ExceptionMode};
     /// let worker = Worker::builder()
     ///     .servers("127.0.0.1:4730")
     ///     .exception_mode(ExceptionMode::Exception)
@@ -285,7 +285,7 @@ impl WorkerBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use gearman_sync::{Worker, net::ConnectOptions};
+    /// use gearman_sync::{Worker, ConnectOptions};
     /// let options = ConnectOptions { connect_timeout: Duration::from_secs(1), ..ConnectOptions::default() };
     /// let worker = Worker::builder().servers("127.0.0.1:4730").connect_options(options).build()?;
     /// assert_eq!(worker.servers().len(), 1);

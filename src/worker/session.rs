@@ -15,7 +15,7 @@ use crate::protocol::{Packet, PacketType};
 /// [`WorkerBuilder::timeout_unit`](crate::WorkerBuilder::timeout_unit)).
 ///
 /// ```
-/// use gearman_sync::{Worker, worker::TimeoutUnit};
+/// use gearman_sync::{Worker, TimeoutUnit};
 /// assert_eq!(TimeoutUnit::default(), TimeoutUnit::Auto);
 /// // An old gearmand (1.1.18 or earlier) without asking its version:
 /// let worker = Worker::builder().servers("127.0.0.1:4730").timeout_unit(TimeoutUnit::Seconds).build()?;
@@ -53,7 +53,7 @@ pub(crate) struct Session {
     waiting_since: Option<Instant>,
     millis: Option<bool>,
     /// The longest this connection sleeps on the server's word (see
-    /// [`WorkerBuilder::reask_interval`](crate::worker::WorkerBuilder::reask_interval)).
+    /// [`WorkerBuilder::reask_interval`](crate::WorkerBuilder::reask_interval)).
     reask: Duration,
     /// When the PRE_SLEEP now out was sent.
     slept_at: Option<Instant>,

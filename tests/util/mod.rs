@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use gearman_sync::worker::WorkSummary;
+use gearman_sync::WorkSummary;
 use gearman_sync::{StopHandle, Worker};
 
 /// Our worker running `work()` on a thread; stopped and joined on drop.

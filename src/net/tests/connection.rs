@@ -1,4 +1,4 @@
-//! Unit tests of [`Connection`](crate::net::Connection) against a plain `TcpListener` standing
+//! Unit tests of [`Connection`](crate::Connection) against a plain `TcpListener` standing
 //! in for gearmand (they were its doc examples before it became crate-private).
 
 #[test]

@@ -1,4 +1,4 @@
-//! Unit tests of the client's [`ConnectionPool`](crate::net::ConnectionPool) (they were its doc
+//! Unit tests of the client's [`ConnectionPool`](crate::ConnectionPool) (they were its doc
 //! examples before it became crate-private).
 
 #[test]
@@ -17,7 +17,8 @@ fn pool_options_default_probe_timeout() -> Result<(), Box<dyn std::error::Error>
 
 #[test]
 fn a_new_pool_is_not_connected() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     assert_eq!(pool.len(), 2);
     assert_eq!(pool.connected().count(), 0);
@@ -26,7 +27,8 @@ fn a_new_pool_is_not_connected() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn options_start_with_round_robin() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions, Routing};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions, Routing};
     let pool = ConnectionPool::new(parse_server_list("gm1")?, PoolOptions::default());
     assert_eq!(pool.options().routing, Routing::RoundRobin);
     Ok(())
@@ -34,7 +36,8 @@ fn options_start_with_round_robin() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn options_can_be_changed() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     pool.options_mut().client_id = Some("report-cli".into());
     assert_eq!(pool.options().client_id.as_deref(), Some("report-cli"));
@@ -43,7 +46,8 @@ fn options_can_be_changed() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn len_counts_servers() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     assert_eq!(pool.len(), 2);
     Ok(())
@@ -51,7 +55,8 @@ fn len_counts_servers() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn server_by_index() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     assert_eq!(pool.server(1).to_string(), "gm2:4731");
     Ok(())
@@ -59,7 +64,8 @@ fn server_by_index() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn index_of_finds_a_server() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     use crate::ServerAddr;
     let pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     assert_eq!(pool.index_of(&ServerAddr::parse("gm2:4731")?), Some(1));
@@ -69,7 +75,8 @@ fn index_of_finds_a_server() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn no_connection_before_first_use() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     assert!(pool.connection(0).is_none()); // not connected yet
     Ok(())
@@ -77,7 +84,8 @@ fn no_connection_before_first_use() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn mark_failed_keeps_the_error() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     use crate::Error;
     let mut pool = ConnectionPool::new(parse_server_list("gm1,gm2:4731")?, PoolOptions::default());
     pool.mark_failed(
@@ -102,7 +110,8 @@ fn mark_failed_keeps_the_error() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn untried_servers_say_so() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{parse_server_list, ConnectionPool, PoolOptions};
+    use crate::net::address::parse_server_list;
+    use crate::net::{ConnectionPool, PoolOptions};
     let pool = ConnectionPool::new(parse_server_list("gm1")?, PoolOptions::default());
     assert_eq!(pool.failures()[0].to_string(), "gm1:4730: not tried");
     Ok(())
