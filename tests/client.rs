@@ -749,3 +749,30 @@ fn add_tasks_batches_writes_and_keeps_what_it_added_before_an_error() {
     let summary = set.wait(Duration::from_secs(10)).expect("wait");
     assert_eq!(summary.completed.len(), 2);
 }
+
+/// A job nobody serves ends at its deadline, not late: the kernel rounds long socket
+/// timeouts up (a 3 s `SO_RCVTIMEO` fired up to 255 ms late, a 20 s one 1.8 s late, a 17 s
+/// one falls in a level rounded to 0.5-2 s), so no single blocking read is longer than 250 ms.
+#[test]
+fn a_job_deadline_is_kept_to_within_a_few_milliseconds() {
+    let server = Gearmand::start();
+    let mut client = Client::builder()
+        .servers(&server.addr())
+        .timeout(Duration::from_secs(17))
+        .build()
+        .expect("client");
+    let started = Instant::now();
+    let outcome = client.do_normal("nobody_serves_this", "x");
+    let waited = started.elapsed();
+    match outcome {
+        Err(Error::Timeout {
+            waiting_for: gearman_sync::Waiting::JobResult,
+            timeout,
+        }) => assert!(timeout >= Duration::from_secs(17), "{timeout:?}"),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(
+        waited >= Duration::from_secs(17) && waited < Duration::from_millis(17_150),
+        "the 17 s deadline ended after {waited:?}"
+    );
+}

@@ -555,3 +555,47 @@ fn failed_connections_are_reported_and_wait_registered_waits_for_a_server() {
         admin(&server.addr(), "workers").contains(" echo")
     });
 }
+
+/// gearmand wakes every sleeping worker for each job and only one wins it: the losers' empty
+/// wake-ups are not the storm, so they must not pause. After a stream of jobs that four
+/// workers compete for, a job only one of them can take still starts at once.
+#[test]
+fn workers_that_lose_races_for_jobs_still_answer_at_once() {
+    let server = Gearmand::start();
+    let addr = server.addr();
+    let _workers: Vec<WorkerThread> = (0..4)
+        .map(|thread| {
+            WorkerThread::spawn(&addr, move |worker| {
+                worker
+                    .add_ability("shared", |job| Ok(job.workload().to_vec()))
+                    .expect("ability");
+                worker
+                    .add_ability(format!("own-{thread}"), |job| Ok(job.workload().to_vec()))
+                    .expect("ability");
+            })
+        })
+        .collect();
+    let mut submitter = client(&addr);
+    // A trickle of jobs that every worker is woken for.
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut submitted = 0;
+    while Instant::now() < until {
+        submitter
+            .do_background("shared", format!("{submitted}"))
+            .expect("submitted");
+        submitted += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    wait_until(Duration::from_secs(10), || queued(&addr, "shared") == 0);
+    std::thread::sleep(Duration::from_millis(100));
+    for thread in 0..4 {
+        let started = Instant::now();
+        let result = submitter.do_normal(&format!("own-{thread}"), "x");
+        assert_eq!(result.expect("own job"), b"x");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "worker {thread} answered after {:?} ({submitted} shared jobs before)",
+            started.elapsed()
+        );
+    }
+}

@@ -94,6 +94,12 @@ const KEEP_WRITE_BUFFER: usize = 1 << 20;
 const MIN_READ_WAIT: Duration = Duration::from_millis(1);
 /// How far past a deadline a blocking read may sleep before its timeout is set again.
 const READ_TIMEOUT_SLACK: Duration = Duration::from_millis(2);
+/// The longest single blocking read. The kernel's timer wheel rounds a socket timeout up to
+/// the granularity of the level it falls in, which grows with the timeout (HZ=250: 4 ms up to
+/// 256 ms, 256 ms between 2 and 16 s, 2 s beyond): a 20 s `SO_RCVTIMEO` was measured to fire
+/// after 21.8 s. Reads of at most this long end within a few milliseconds of their deadline;
+/// a longer wait is several of them.
+const MAX_READ_WAIT: Duration = Duration::from_millis(250);
 
 /// How a read waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,10 +292,11 @@ impl Connection {
 
     /// Reads what arrives before `deadline` (`None`: within the I/O timeout), sleeping in
     /// `read(2)` itself: one system call per wake-up where `poll(2)` and a read take two.
-    /// Returns `Ok(0)` when the time passed without data (callers loop until their deadline);
-    /// a deadline already past only takes what is there. The socket timeout behind the wait
-    /// counts in the kernel's ticks, so it may end up to a tick (1-10 ms) late, never early
-    /// by more than 2 ms. End of stream is [`Error::ConnectionClosed`].
+    /// Returns `Ok(0)` when the time passed without data, and after at most 250 ms
+    /// ([`MAX_READ_WAIT`]) even when the deadline is further: callers loop until their
+    /// deadline. A deadline already past only takes what is there. The socket timeout behind
+    /// the wait counts in the kernel's ticks, so it may end up to a tick (1-10 ms) late, never
+    /// early by more than 2 ms. End of stream is [`Error::ConnectionClosed`].
     pub(crate) fn read_until(&mut self, deadline: Option<Instant>) -> Result<usize> {
         let left = match deadline {
             None => self.io_timeout,
@@ -299,7 +306,10 @@ impl Connection {
             return self.read_available();
         }
         // Never a busy wait: less than a millisecond left still sleeps for one.
-        let wanted = left.max(MIN_READ_WAIT).min(self.io_timeout);
+        let wanted = left
+            .max(MIN_READ_WAIT)
+            .min(self.io_timeout)
+            .min(MAX_READ_WAIT);
         // Re-arm the timeout only when it would overshoot the deadline, or is far too short:
         // a deadline that draws nearer by a few microseconds per read costs no system call.
         if self.read_timeout > wanted.saturating_add(READ_TIMEOUT_SLACK)

@@ -57,27 +57,87 @@ pub(crate) struct Session {
     reask: Duration,
     /// When the PRE_SLEEP now out was sent.
     slept_at: Option<Instant>,
-    /// After empty wake-ups: no GRAB before this instant.
+    /// After immediate empty wake-ups: no GRAB before this instant.
     grab_after: Option<Instant>,
+    storms: StormDetector,
 }
 
-/// Empty wake-ups in a row that cost nothing: gearmand wakes every sleeping worker for one
-/// job, so losing the race once or twice is normal.
+/// Immediate empty wake-ups in a row that cost nothing: losing a race for a job once or twice
+/// can look like the storm.
 const FREE_EMPTY_WAKES: u32 = 2;
-/// The first pause before a GRAB after more empty wake-ups; it doubles with each one, up to
-/// the re-ask interval.
+/// The first pause before a GRAB after more of them; it doubles with each one, up to the
+/// re-ask interval.
 const FIRST_EMPTY_WAKE_PAUSE: Duration = Duration::from_millis(10);
+/// A NOOP this soon after PRE_SLEEP (or within 3 GRAB round trips, if longer) answers the
+/// PRE_SLEEP itself: gearmand saw a runnable job.
+const IMMEDIATE_WAKE: Duration = Duration::from_millis(5);
 
-/// How long to wait before answering a NOOP with a GRAB after `empty_wakes` NOOPs in a row
-/// brought nothing: zero for the first [`FREE_EMPTY_WAKES`], then 10 ms doubling up to `cap`.
-pub(crate) fn empty_wake_pause(empty_wakes: u32, cap: Duration) -> Duration {
-    let Some(excess) = empty_wakes.checked_sub(FREE_EMPTY_WAKES + 1) else {
+/// How long to wait before answering a NOOP with a GRAB after `storm` immediate empty wake-ups
+/// in a row: zero for the first [`FREE_EMPTY_WAKES`], then 10 ms doubling up to `cap`.
+pub(crate) fn empty_wake_pause(storm: u32, cap: Duration) -> Duration {
+    let Some(excess) = storm.checked_sub(FREE_EMPTY_WAKES + 1) else {
         return Duration::ZERO;
     };
     FIRST_EMPTY_WAKE_PAUSE
         .checked_mul(1u32 << excess.min(20))
         .unwrap_or(cap)
         .min(cap)
+}
+
+/// Tells gearmand 1.1.x's NOOP/NO_JOB storm from ordinary lost races, sans-IO (times are
+/// inputs). In the storm, gearmand answers every PRE_SLEEP with a NOOP at once and every GRAB
+/// with NO_JOB. A worker that merely lost a race (gearmand wakes every sleeper for one job)
+/// slept until a job came, so its NOOP was not immediate: that wake-up resets the count, and so
+/// does a job. Only immediate empty wake-ups in a row earn a pause, so a worker that loses
+/// races under load keeps answering NOOPs at once.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct StormDetector {
+    /// Immediate wake-ups in a row whose GRAB brought NO_JOB.
+    storm: u32,
+    /// The wake-up being answered came at once after PRE_SLEEP.
+    immediate: bool,
+    /// The shortest GRAB round trip seen on this connection.
+    min_rtt: Option<Duration>,
+}
+
+impl StormDetector {
+    /// A NOOP woke the connection `slept_for` after its PRE_SLEEP (`None`: unknown): returns
+    /// how long to wait before the GRAB that answers it.
+    pub(crate) fn on_wake(&mut self, slept_for: Option<Duration>, cap: Duration) -> Duration {
+        let window = self.min_rtt.map_or(IMMEDIATE_WAKE, |rtt| {
+            IMMEDIATE_WAKE.max(rtt.saturating_mul(3))
+        });
+        self.immediate = slept_for.is_some_and(|slept| slept <= window);
+        if !self.immediate {
+            self.storm = 0;
+            return Duration::ZERO;
+        }
+        empty_wake_pause(self.storm, cap)
+    }
+
+    /// The GRAB that answered a wake-up brought NO_JOB.
+    pub(crate) fn on_empty_wake(&mut self) {
+        self.storm = match std::mem::take(&mut self.immediate) {
+            true => self.storm.saturating_add(1),
+            false => 0,
+        };
+    }
+
+    /// A job was assigned.
+    pub(crate) fn on_job(&mut self) {
+        self.storm = 0;
+        self.immediate = false;
+    }
+
+    /// A GRAB was answered `rtt` after it was sent.
+    pub(crate) fn on_grab_reply(&mut self, rtt: Duration) {
+        self.min_rtt = Some(self.min_rtt.map_or(rtt, |min| min.min(rtt)));
+    }
+
+    /// Immediate empty wake-ups in a row so far.
+    pub(crate) fn storm(&self) -> u32 {
+        self.storm
+    }
 }
 
 impl Session {
@@ -91,6 +151,7 @@ impl Session {
             reask,
             slept_at: None,
             grab_after: None,
+            storms: StormDetector::default(),
         }
     }
 
@@ -186,27 +247,37 @@ impl Session {
     /// assigns started later).
     pub(crate) fn on_packet(&mut self, kind: PacketType) -> (Step, Option<Instant>) {
         let before = self.cycle.grabs_out();
+        let empty_before = self.cycle.empty_wakes();
         let step = self.cycle.on_packet(kind);
+        if self.cycle.empty_wakes() > empty_before {
+            self.storms.on_empty_wake();
+        }
         match step {
             Step::Wake => {
-                self.slept_at = None;
-                let pause = empty_wake_pause(self.cycle.empty_wakes(), self.reask);
+                let slept_for = self.slept_at.take().map(|at| at.elapsed());
+                let pause = self.storms.on_wake(slept_for, self.reask);
                 self.grab_after = (!pause.is_zero()).then(|| Instant::now() + pause);
                 if !pause.is_zero() {
                     log::debug!(
-                        "{}: {} wake-ups in a row brought no job; next GRAB in {pause:?}",
+                        "{}: {} immediate wake-ups in a row brought no job; next GRAB in {pause:?}",
                         self.link.addr(),
-                        self.cycle.empty_wakes()
+                        self.storms.storm()
                     );
                 }
             }
-            Step::Run => self.grab_after = None,
+            Step::Run => {
+                self.storms.on_job();
+                self.grab_after = None;
+            }
             _ => {}
         }
         let after = self.cycle.grabs_out();
         let mut asked_at = None;
         if after < before {
             asked_at = self.grabs_sent_at.pop_front();
+            if let Some(at) = asked_at {
+                self.storms.on_grab_reply(at.elapsed());
+            }
             self.waiting_since = Some(Instant::now());
         }
         if after == 0 {
@@ -374,6 +445,56 @@ mod tests {
         assert_eq!(parse_version("2.0"), Some((2, 0, 0)));
         assert_eq!(parse_version("unknown"), None);
         assert!(parse_version("1.1.19").expect("v") >= (1, 1, 19));
+    }
+
+    #[test]
+    fn only_immediate_empty_wake_ups_in_a_row_earn_a_pause() {
+        let cap = Duration::from_secs(5);
+        let at_once = Some(Duration::from_micros(300));
+        let later = Some(Duration::from_millis(700));
+        let mut storms = StormDetector::default();
+        storms.on_grab_reply(Duration::from_micros(100));
+        // The storm: NOOP at once, NO_JOB, again and again.
+        let mut pauses = Vec::new();
+        for _ in 0..6 {
+            pauses.push(storms.on_wake(at_once, cap));
+            storms.on_empty_wake();
+        }
+        assert_eq!(
+            pauses,
+            [0, 0, 0, 10, 20, 40].map(Duration::from_millis),
+            "two free, then doubling"
+        );
+        // A wake-up after a real sleep (a race lost to another worker) resets the count.
+        assert_eq!(storms.on_wake(later, cap), Duration::ZERO);
+        storms.on_empty_wake();
+        assert_eq!(storms.storm(), 0);
+        // Losing races under load, with NOOPs that come late, never earns a pause.
+        for _ in 0..100 {
+            assert_eq!(storms.on_wake(later, cap), Duration::ZERO);
+            storms.on_empty_wake();
+        }
+        // A job resets it too.
+        for _ in 0..5 {
+            storms.on_wake(at_once, cap);
+            storms.on_empty_wake();
+        }
+        assert!(storms.on_wake(at_once, cap) > Duration::ZERO);
+        storms.on_job();
+        assert_eq!(storms.on_wake(at_once, cap), Duration::ZERO);
+        // A slow link widens the window: 3 round trips.
+        let mut slow = StormDetector::default();
+        slow.on_grab_reply(Duration::from_millis(40));
+        for _ in 0..4 {
+            slow.on_wake(Some(Duration::from_millis(100)), cap);
+            slow.on_empty_wake();
+        }
+        assert_eq!(slow.storm(), 4);
+        assert_eq!(
+            slow.on_wake(None, cap),
+            Duration::ZERO,
+            "unknown sleep: no pause"
+        );
     }
 
     #[test]
