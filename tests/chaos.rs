@@ -16,7 +16,7 @@
 //!   `work()` returns `Ok` once stopped, every thread ends within a bounded time.
 //!
 //! Time bounds, from the client's settings below and the documented blocking of the library
-//! ([`gearman_sync::net::ConnectionPool::checkout`]: "connect timeout and probe timeout per
+//! ([`gearman_sync::ConnectionPool::checkout`]: "connect timeout and probe timeout per
 //! server tried"): a task's deadline ([`JOB_TIMEOUT`], [`REQUEST_TIMEOUT`] for a background
 //! submission) starts once it is submitted, and submitting may first try each of the 3 servers
 //! once, each costing up to [`CONNECT_TIMEOUT`] + [`PROBE_TIMEOUT`] when it is frozen. So:
