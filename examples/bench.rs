@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gearman_sync::ConnectOptions;
 use gearman_sync::{Client, Task, TaskOutcome, Worker};
 
 const FN_BG: &str = "bench_bg";
@@ -128,7 +127,7 @@ fn check(buf: &[u8], size: usize) -> Option<u64> {
 fn client(args: &Args) -> Result<Client, String> {
     Client::builder()
         .servers(&args.servers)
-        .timeout(Duration::from_secs(900))
+        .job_timeout(Duration::from_secs(900))
         .max_body_len(max_body(args.size))
         .build()
         .map_err(|error| error.to_string())
@@ -151,10 +150,7 @@ fn worker(args: &Args, jobs: u64) -> Result<Worker, String> {
         .servers(&args.servers)
         .max_jobs(jobs)
         .prefetch(prefetch)
-        .connect_options(ConnectOptions {
-            max_body_len: max_body(args.size),
-            ..ConnectOptions::default()
-        });
+        .max_body_len(max_body(args.size));
     if jobs > 0 {
         builder = builder.max_idle(Duration::from_secs(30));
     }

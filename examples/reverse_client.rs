@@ -54,7 +54,7 @@ fn main() -> ExitCode {
 fn run(servers: &str, timeout: Duration, text: String) -> gearman_sync::Result<Vec<u8>> {
     let mut client = Client::builder()
         .servers(servers)
-        .timeout(timeout)
+        .job_timeout(timeout)
         .build()?;
     let task = Task::new("reverse", text).on_status(|numerator, denominator| {
         eprintln!("progress: {numerator}/{denominator}");

@@ -64,7 +64,12 @@ fn run(servers: &str, client_id: &str) -> Result<u64, Box<dyn std::error::Error>
         }
     });
     worker.on_connect(|server| eprintln!("reverse_worker: registered on {server}"));
-    let servers: Vec<String> = worker.servers().iter().map(ToString::to_string).collect();
+    let servers: Vec<String> = worker
+        .settings()
+        .servers()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     match worker.wait_registered(std::time::Duration::from_secs(5)) {
         Ok(_) => eprintln!(
             "reverse_worker: serving `reverse` on {}",

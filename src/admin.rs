@@ -7,11 +7,12 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result, Waiting};
-use crate::net::{ConnectOptions, Connection, Deadline, Link, ServerAddr, ToServers};
+use crate::net::{Backoff, Connection, Deadline, Link, ServerAddr, ToServers};
 use crate::protocol::admin::{
     AdminCommand, AdminParser, AdminReply, FunctionPriorityStatus, FunctionStatus, JobInfo,
     MaxQueue, WorkerInfo,
 };
+use crate::settings::{settings_setters, Settings, SettingsBuilder};
 
 /// Default deadline of an admin call.
 pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,42 +36,137 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Admin {
     link: Link,
-    options: ConnectOptions,
+    settings: Settings,
     parser: AdminParser,
     timeout: Duration,
 }
 
-impl Admin {
-    /// An admin client for one server (`host[:port]`; the first entry of a list is used).
-    pub fn new<S: ToServers + ?Sized>(server: &S) -> Result<Admin> {
-        let server = crate::net::resolve_server_list(server)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::NoJobServers(Vec::new()))?;
-        Ok(Admin {
-            link: Link::new(server),
-            options: ConnectOptions::default(),
-            parser: AdminParser::new(),
-            timeout: DEFAULT_ADMIN_TIMEOUT,
-        })
-    }
+/// Builds an [`Admin`] with non-default settings: the settings core shared with
+/// [`ClientBuilder`](crate::ClientBuilder) and [`WorkerBuilder`](crate::WorkerBuilder), the
+/// deadline of each call, and the reply size limits.
+///
+/// ```
+/// use std::time::Duration;
+/// use gearman_sync::Admin;
+/// let admin = Admin::builder()
+///     .servers("127.0.0.1:4730")
+///     .connect_timeout(Duration::from_secs(1))
+///     .request_timeout(Duration::from_secs(3))
+///     .build()?;
+/// assert_eq!(admin.request_timeout(), Duration::from_secs(3));
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct AdminBuilder {
+    core: SettingsBuilder,
+    parser: AdminParser,
+    timeout: Duration,
+}
 
-    /// Sets the deadline of each call (default 10 s).
-    pub fn with_timeout(mut self, timeout: Duration) -> Admin {
+impl AdminBuilder {
+    settings_setters!(Admin, core);
+
+    /// The deadline of each admin call (default [`DEFAULT_ADMIN_TIMEOUT`], 10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Admin;
+    /// let admin = Admin::builder().servers("gm1").request_timeout(Duration::from_secs(2)).build()?;
+    /// assert_eq!(admin.request_timeout(), Duration::from_secs(2));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
 
-    /// Sets the socket options.
-    pub fn with_connect_options(mut self, options: ConnectOptions) -> Admin {
-        self.options = options;
+    /// Reply size limits (line length and whole reply; see [`AdminParser`]).
+    ///
+    /// ```
+    /// use gearman_sync::Admin;
+    /// use gearman_sync::protocol::admin::AdminParser;
+    /// let admin = Admin::builder().servers("gm1").parser(AdminParser::new()).build()?;
+    /// assert_eq!(admin.server().to_string(), "gm1:4730");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn parser(mut self, parser: AdminParser) -> Self {
+        self.parser = parser;
         self
     }
 
-    /// Sets reply size limits (line length and whole reply).
-    pub fn with_parser(mut self, parser: AdminParser) -> Admin {
-        self.parser = parser;
-        self
+    /// Checks the settings and builds the admin client (it talks to the first server; no
+    /// connection is opened yet).
+    ///
+    /// ```
+    /// use gearman_sync::{Admin, Error};
+    /// assert!(matches!(Admin::builder().servers("gm1:0").build(), Err(Error::Address(_))));
+    /// ```
+    pub fn build(self) -> Result<Admin> {
+        let settings = self.core.build()?;
+        let server = settings
+            .servers
+            .first()
+            .cloned()
+            .ok_or_else(|| Error::NoJobServers(Vec::new()))?;
+        Ok(Admin {
+            link: Link::new(server),
+            settings,
+            parser: self.parser,
+            timeout: self.timeout,
+        })
+    }
+}
+
+impl Admin {
+    /// An admin client for one server (`host[:port]`; the first entry of a list is used).
+    ///
+    /// ```
+    /// use gearman_sync::Admin;
+    /// let admin = Admin::new("gm1:4731")?;
+    /// assert_eq!(admin.server().port(), 4731);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn new<S: ToServers + ?Sized>(server: &S) -> Result<Admin> {
+        Admin::builder().servers(server).build()
+    }
+
+    /// A builder for non-default settings (see [`AdminBuilder`]).
+    ///
+    /// ```
+    /// use gearman_sync::Admin;
+    /// let admin = Admin::builder().servers("gm1").build()?;
+    /// assert_eq!(admin.settings().servers().len(), 1);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn builder() -> AdminBuilder {
+        AdminBuilder {
+            core: SettingsBuilder::new(Backoff::default()),
+            parser: AdminParser::new(),
+            timeout: DEFAULT_ADMIN_TIMEOUT,
+        }
+    }
+
+    /// The settings shared with [`Client`](crate::Client) and [`Worker`](crate::Worker).
+    ///
+    /// ```
+    /// use gearman_sync::Admin;
+    /// let admin = Admin::new("gm1")?;
+    /// assert_eq!(admin.settings().servers()[0].to_string(), "gm1:4730");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The deadline of each call.
+    ///
+    /// ```
+    /// use gearman_sync::{Admin, DEFAULT_ADMIN_TIMEOUT};
+    /// assert_eq!(Admin::new("gm1")?.request_timeout(), DEFAULT_ADMIN_TIMEOUT);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// The server this client talks to.
@@ -207,8 +303,10 @@ impl Admin {
     fn round_trip(&mut self, command: &AdminCommand, line: &[u8]) -> Result<AdminReply> {
         let deadline = Deadline::after(self.timeout, Waiting::AdminReply);
         if !self.link.is_open() {
-            self.link
-                .attach(Connection::connect(self.link.addr(), &self.options)?);
+            self.link.attach(Connection::connect(
+                self.link.addr(),
+                &self.settings.connect,
+            )?);
         }
         let Some(conn) = self.link.conn_mut() else {
             return Err(Error::ConnectionClosed {

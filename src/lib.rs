@@ -101,9 +101,10 @@ mod client;
 mod error;
 mod net;
 pub mod protocol;
+mod settings;
 mod worker;
 
-pub use admin::{Admin, DEFAULT_ADMIN_TIMEOUT};
+pub use admin::{Admin, AdminBuilder, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{
     Client, ClientBuilder, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
     UniqueJobStatus, UniqueMode, WaitSummary, Workload, DEFAULT_JOB_TIMEOUT,
@@ -111,10 +112,11 @@ pub use client::{
 };
 pub use error::{Error, Result, ServerErrorCode, ServerFailure, Waiting};
 pub use net::{
-    perl_hash, AddressError, Backoff, ConnectOptions, JobHandle, Routing, ServerAddr, ToServers,
-    DEFAULT_PORT, SERVERS_ENV,
+    perl_hash, AddressError, Backoff, JobHandle, Routing, ServerAddr, ToServers, DEFAULT_PORT,
+    SERVERS_ENV,
 };
 pub use protocol::error::{ArgumentError, ProtocolError};
+pub use settings::Settings;
 pub use worker::{
     Ability, ExceptionMode, GrabMode, Job, JobError, JobEvent, JobResult, StopHandle, StopReason,
     TimeLimitMode, TimeoutUnit, WorkSummary, Worker, WorkerBuilder, DEFAULT_REASK_INTERVAL,

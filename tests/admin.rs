@@ -155,9 +155,11 @@ fn an_admin_reply_without_its_final_dot_hits_the_deadline() {
         }
         peer.linger();
     });
-    let mut admin = Admin::new(fake.addr())
-        .expect("admin")
-        .with_timeout(Duration::from_millis(300));
+    let mut admin = Admin::builder()
+        .servers(fake.addr())
+        .request_timeout(Duration::from_millis(300))
+        .build()
+        .expect("admin");
     let started = Instant::now();
     assert!(matches!(admin.status(), Err(Error::Timeout { .. })));
     assert!(started.elapsed() < Duration::from_secs(2));
@@ -172,9 +174,11 @@ fn a_one_megabyte_admin_line_is_a_typed_error() {
         }
         peer.linger();
     });
-    let mut admin = Admin::new(fake.addr())
-        .expect("admin")
-        .with_parser(AdminParser::new().with_max_line(64 * 1024));
+    let mut admin = Admin::builder()
+        .servers(fake.addr())
+        .parser(AdminParser::new().with_max_line(64 * 1024))
+        .build()
+        .expect("admin");
     match admin.status() {
         Err(Error::Protocol {
             source: gearman_sync::ProtocolError::AdminLineTooLong { max },

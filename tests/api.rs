@@ -17,15 +17,23 @@ fn servers_default_to_gearman_servers_then_localhost() {
     // The only test in this binary that touches the environment.
     std::env::remove_var("GEARMAN_SERVERS");
     let default = Client::new("").expect("client");
-    assert_eq!(default.servers()[0].to_string(), "127.0.0.1:4730");
+    assert_eq!(
+        default.settings().servers()[0].to_string(),
+        "127.0.0.1:4730"
+    );
     std::env::set_var("GEARMAN_SERVERS", "alpha:4731, [::1]");
     let from_env = Client::new("").expect("client");
-    let listed: Vec<String> = from_env.servers().iter().map(ToString::to_string).collect();
+    let listed: Vec<String> = from_env
+        .settings()
+        .servers()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     assert_eq!(listed, ["alpha:4731", "[::1]:4730"]);
     let worker = Worker::new(&Vec::<String>::new()).expect("worker");
-    assert_eq!(worker.servers().len(), 2);
+    assert_eq!(worker.settings().servers().len(), 2);
     let explicit = Client::new(&["beta", "gamma:1"]).expect("client");
-    assert_eq!(explicit.servers().len(), 2);
+    assert_eq!(explicit.settings().servers().len(), 2);
     std::env::set_var("GEARMAN_SERVERS", "bad:0");
     match Client::new("") {
         Err(gearman_sync::Error::Address(error)) => assert_eq!(error.entry, "bad:0"),

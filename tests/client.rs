@@ -270,7 +270,7 @@ fn exceptions_failures_and_retries() {
     // The client's exceptions option only matters for a worker that sends WORK_EXCEPTION.
     let mut worker = Worker::builder()
         .servers(&server.addr())
-        .exception_mode(ExceptionMode::Exception)
+        .exceptions(ExceptionMode::Exception)
         .build()
         .expect("worker");
     worker
@@ -509,7 +509,7 @@ fn a_server_that_never_answers_hits_the_deadline() {
     let mut client = Client::builder()
         .servers(&addr)
         .probe_timeout(Duration::from_millis(500))
-        .timeout(Duration::from_secs(1))
+        .job_timeout(Duration::from_secs(1))
         .build()
         .expect("client");
     let started = Instant::now();
@@ -574,7 +574,7 @@ fn a_submission_without_job_created_is_reported_as_unconfirmed() {
     });
     let mut client = Client::builder()
         .servers(&addr)
-        .timeout(Duration::from_millis(500))
+        .job_timeout(Duration::from_millis(500))
         .build()
         .expect("client");
     let started = Instant::now();
@@ -758,7 +758,7 @@ fn a_job_deadline_is_kept_to_within_a_few_milliseconds() {
     let server = Gearmand::start();
     let mut client = Client::builder()
         .servers(&server.addr())
-        .timeout(Duration::from_secs(17))
+        .job_timeout(Duration::from_secs(17))
         .build()
         .expect("client");
     let started = Instant::now();

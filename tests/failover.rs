@@ -48,13 +48,15 @@ fn restart_under_load_loses_no_confirmed_background_job() {
         std::thread::spawn(move || {
             let mut client = Client::builder()
                 .servers(&addr)
-                .timeout(Duration::from_secs(5))
+                .job_timeout(Duration::from_secs(5))
                 .probe_timeout(Duration::from_secs(1))
-                .backoff(gearman_sync::Backoff {
-                    initial: Duration::from_millis(20),
-                    max: Duration::from_millis(200),
-                    jitter: 0.0,
-                })
+                .backoff(
+                    gearman_sync::Backoff::new(
+                        Duration::from_millis(20),
+                        Duration::from_millis(200),
+                    )
+                    .with_jitter(0.0),
+                )
                 .build()
                 .expect("client");
             let mut confirmed = Vec::new();
@@ -175,7 +177,7 @@ fn one_of_two_servers_killed_mid_run_every_task_completes_through_the_other() {
         .collect();
     let mut client = Client::builder()
         .servers(&list)
-        .timeout(Duration::from_secs(30))
+        .job_timeout(Duration::from_secs(30))
         .build()
         .expect("client");
     let count = 400;

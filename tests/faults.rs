@@ -18,7 +18,7 @@ fn client(addr: &str, timeout: Duration) -> Client {
     Client::builder()
         .servers(addr)
         .unique_mode(UniqueMode::Random)
-        .timeout(timeout)
+        .job_timeout(timeout)
         .probe_timeout(Duration::from_millis(500))
         .build()
         .expect("client")
@@ -226,7 +226,6 @@ mod worker_replies {
     //! Scripted servers that answer a worker's GRAB late, with an ERROR, or never.
     use super::*;
     use gearman_sync::protocol::PacketType;
-    use gearman_sync::ConnectOptions;
     use gearman_sync::Worker;
     use util::fake::FakeServer;
 
@@ -234,10 +233,7 @@ mod worker_replies {
         let mut worker = Worker::builder()
             .servers(addr)
             .max_idle(idle)
-            .connect_options(ConnectOptions {
-                io_timeout,
-                ..ConnectOptions::default()
-            })
+            .io_timeout(io_timeout)
             .build()
             .expect("worker");
         worker

@@ -50,7 +50,7 @@ const H: &[u8] = b"H:fake:1";
 fn client(addr: &str) -> Client {
     Client::builder()
         .servers(addr)
-        .timeout(Duration::from_secs(1))
+        .job_timeout(Duration::from_secs(1))
         .request_timeout(Duration::from_secs(1))
         .probe_timeout(Duration::from_millis(500))
         .build()

@@ -72,7 +72,7 @@ fn eight_client_threads_two_workers_two_servers() {
             std::thread::spawn(move || -> Result<usize, String> {
                 let mut client = Client::builder()
                     .servers(&servers)
-                    .timeout(Duration::from_secs(60))
+                    .job_timeout(Duration::from_secs(60))
                     .build()
                     .map_err(|e| e.to_string())?;
                 let mut done = 0;

@@ -21,7 +21,7 @@ fn client(addr: &str) -> Client {
     Client::builder()
         .servers(addr)
         .unique_mode(UniqueMode::Random)
-        .timeout(Duration::from_secs(20))
+        .job_timeout(Duration::from_secs(20))
         .build()
         .expect("client")
 }
@@ -30,7 +30,7 @@ fn client(addr: &str) -> Client {
 fn outcomes_worker(addr: &str, mode: Option<ExceptionMode>) -> WorkerThread {
     let mut builder = Worker::builder().servers(addr);
     if let Some(mode) = mode {
-        builder = builder.exception_mode(mode);
+        builder = builder.exceptions(mode);
     }
     let mut worker = builder.build().expect("worker");
     worker
@@ -371,7 +371,7 @@ fn worker_serves_again_within_two_seconds_of_a_restart() {
     let mut client = Client::builder()
         .servers(&server.addr())
         .unique_mode(UniqueMode::Random)
-        .timeout(Duration::from_secs(2))
+        .job_timeout(Duration::from_secs(2))
         .build()
         .expect("client");
     assert_eq!(

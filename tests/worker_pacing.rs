@@ -11,7 +11,6 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
 use common::{admin, parse_status, wait_until, Gearmand};
-use gearman_sync::ConnectOptions;
 use gearman_sync::{Client, Worker};
 use util::WorkerThread;
 
@@ -101,10 +100,7 @@ fn a_reply_that_waited_through_a_long_job_is_not_taken_for_a_dead_server() {
         .servers(&addr)
         .prefetch(1)
         .max_jobs(4)
-        .connect_options(ConnectOptions {
-            io_timeout: Duration::from_millis(300),
-            ..ConnectOptions::default()
-        })
+        .io_timeout(Duration::from_millis(300))
         .build()
         .expect("worker");
     worker.on_connect(move |_| {
@@ -152,7 +148,7 @@ fn a_lightly_loaded_worker_sleeps_after_each_job_instead_of_asking_again() {
     });
     let mut client = Client::builder()
         .servers(&addr)
-        .timeout(Duration::from_secs(10))
+        .job_timeout(Duration::from_secs(10))
         .build()
         .expect("client");
     let jobs = 36;

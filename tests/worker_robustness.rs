@@ -22,7 +22,7 @@ fn client(addr: &str) -> Client {
     Client::builder()
         .servers(addr)
         .unique_mode(UniqueMode::Random)
-        .timeout(Duration::from_secs(20))
+        .job_timeout(Duration::from_secs(20))
         .build()
         .expect("client")
 }
@@ -301,7 +301,7 @@ fn a_scheduled_job_starts_within_the_reask_interval_after_it_is_due() {
 fn overrunning_worker(addr: &str, ability: Ability, mode: Option<ExceptionMode>) -> WorkerThread {
     let mut builder = Worker::builder().servers(addr);
     if let Some(mode) = mode {
-        builder = builder.exception_mode(mode);
+        builder = builder.exceptions(mode);
     }
     let mut worker = builder.build().expect("worker");
     worker.register(ability).expect("ability");
@@ -507,11 +507,10 @@ fn failed_connections_are_reported_and_wait_registered_waits_for_a_server() {
     let addr = server.addr();
     let mut worker = Worker::builder()
         .servers(&addr)
-        .backoff(gearman_sync::Backoff {
-            initial: Duration::from_millis(50),
-            max: Duration::from_millis(200),
-            jitter: 0.0,
-        })
+        .backoff(
+            gearman_sync::Backoff::new(Duration::from_millis(50), Duration::from_millis(200))
+                .with_jitter(0.0),
+        )
         .build()
         .expect("worker");
     worker

@@ -1,6 +1,7 @@
 //! The client side: [`Client`] submits jobs and asks about them; [`Task`] describes one
 //! submission; [`TaskSet`] runs many at once.
 
+mod builder;
 mod job;
 mod router;
 mod task;
@@ -10,18 +11,18 @@ mod workload;
 
 use std::time::{Duration, SystemTime};
 
+pub use builder::ClientBuilder;
+use builder::ClientOptions;
 pub use job::{JobStatus, UniqueJobStatus};
 pub use task::{Priority, Task};
 pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
 pub use unique::UniqueMode;
 pub use workload::Workload;
 
-use crate::error::{AddressError, ArgumentError, Error, ProtocolError, Result, Waiting};
-use crate::net::{
-    resolve_server_list, Backoff, ConnectionPool, Deadline, JobHandle, PoolOptions, Routing,
-    ServerAddr, ToServers,
-};
+use crate::error::{ArgumentError, Error, ProtocolError, Result, Waiting};
+use crate::net::{ConnectionPool, Deadline, JobHandle, Routing, ServerAddr, ToServers};
 use crate::protocol::{parse_decimal, validate, Packet, PacketType};
+use crate::settings::Settings;
 
 /// Fuzz entry point: see [`crate::__fuzz::client_router`].
 pub(crate) fn fuzz_router(data: &[u8]) {
@@ -29,306 +30,11 @@ pub(crate) fn fuzz_router(data: &[u8]) {
 }
 
 /// Default deadline for a job submitted with [`Client::do_task`] and friends (60 s); change it
-/// with [`ClientBuilder::timeout`] or per task with [`Task::timeout`].
+/// with [`ClientBuilder::job_timeout`] or per task with [`Task::timeout`].
 pub const DEFAULT_JOB_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default deadline for a request with a direct reply (status, echo, a background
 /// submission's `JOB_CREATED`): 10 s; change it with [`ClientBuilder::request_timeout`].
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-#[derive(Debug, Clone)]
-struct Settings {
-    job_timeout: Duration,
-    request_timeout: Duration,
-    unique_mode: UniqueMode,
-    prefix: Vec<u8>,
-}
-
-/// Builds a [`Client`] with non-default settings.
-///
-/// ```
-/// use std::time::Duration;
-/// use gearman_sync::{Client, UniqueMode, Routing};
-/// let client = Client::builder()
-///     .servers("10.0.0.1,10.0.0.2:4731")
-///     .timeout(Duration::from_secs(5))
-///     .client_id("billing-cli")
-///     .prefix("billing.")
-///     .routing(Routing::UniqueHash)
-///     .unique_mode(UniqueMode::Random)
-///     .build()?;
-/// assert_eq!(client.servers().len(), 2);
-/// # Ok::<(), gearman_sync::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    servers: std::result::Result<Vec<ServerAddr>, AddressError>,
-    pool: PoolOptions,
-    settings: Settings,
-    exceptions: bool,
-}
-
-impl Default for ClientBuilder {
-    fn default() -> Self {
-        ClientBuilder {
-            servers: Ok(Vec::new()),
-            pool: PoolOptions::default(),
-            settings: Settings {
-                job_timeout: DEFAULT_JOB_TIMEOUT,
-                request_timeout: DEFAULT_REQUEST_TIMEOUT,
-                unique_mode: UniqueMode::None,
-                prefix: Vec::new(),
-            },
-            exceptions: true,
-        }
-    }
-}
-
-impl ClientBuilder {
-    /// The servers (`"host[:port],..."`, a slice, a `Vec` ...). Without any: `GEARMAN_SERVERS`,
-    /// then `127.0.0.1:4730`. A bad address is reported by [`build`](ClientBuilder::build).
-    ///
-    /// ```
-    /// use gearman_sync::Client;
-    /// let client = Client::builder().servers(&["10.0.0.1", "10.0.0.2:4731"]).build()?;
-    /// assert_eq!(client.servers()[1].port(), 4731);
-    /// assert!(Client::builder().servers("10.0.0.1:x").build().is_err());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn servers<S: ToServers + ?Sized>(mut self, servers: &S) -> Self {
-        self.servers = servers.to_servers();
-        self
-    }
-
-    /// Default deadline for foreground jobs run by [`Client::do_task`] and its `do_*`
-    /// shortcuts (default 60 s). A [`Task::timeout`] overrides it per task.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Client;
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .timeout(Duration::from_secs(300))
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.settings.job_timeout = timeout;
-        self
-    }
-
-    /// Deadline for requests with a direct reply: status, echo, and the `JOB_CREATED` of a
-    /// background submission (default 10 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Client;
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .request_timeout(Duration::from_secs(2))
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.request_timeout = timeout;
-        self
-    }
-
-    /// Limit on each TCP connect (default 5 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Client;
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .connect_timeout(Duration::from_millis(500))
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.pool.connect.connect_timeout = timeout;
-        self
-    }
-
-    /// Limit on the ECHO probe that proves a new connection healthy (default 5 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Client;
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .probe_timeout(Duration::from_secs(1))
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn probe_timeout(mut self, timeout: Duration) -> Self {
-        self.pool.probe_timeout = timeout;
-        self
-    }
-
-    /// Limit on one blocked socket write (default 30 s).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Client;
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .io_timeout(Duration::from_secs(10))
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn io_timeout(mut self, timeout: Duration) -> Self {
-        self.pool.connect.io_timeout = timeout;
-        self
-    }
-
-    /// Reconnect backoff for failed servers (default 250 ms doubling to 10 s, 20 % jitter).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::{Client, Backoff};
-    /// let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(30), jitter: 0.2 };
-    /// let client = Client::builder().servers("127.0.0.1:4730").backoff(backoff).build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.pool.backoff = backoff;
-        self
-    }
-
-    /// Server choice for new tasks (default round-robin).
-    ///
-    /// ```
-    /// use gearman_sync::{Client, Routing};
-    /// let client = Client::builder()
-    ///     .servers("10.0.0.1,10.0.0.2")
-    ///     .routing(Routing::UniqueHash)
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 2);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn routing(mut self, routing: Routing) -> Self {
-        self.pool.routing = routing;
-        self
-    }
-
-    /// How uniques are generated for tasks without one (default [`UniqueMode::None`]: no
-    /// unique, so nothing coalesces).
-    ///
-    /// ```
-    /// use gearman_sync::{Client, UniqueMode};
-    /// // gearman-ruby's rule: identical requests in flight at the same time run once.
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .unique_mode(UniqueMode::Sha1)
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn unique_mode(mut self, mode: UniqueMode) -> Self {
-        self.settings.unique_mode = mode;
-        self
-    }
-
-    /// A prefix put before every function name (GearmanBundle's `job_prefix`). A NUL byte in
-    /// it makes [`build`](ClientBuilder::build) fail with [`Error::InvalidArgument`].
-    ///
-    /// ```
-    /// use gearman_sync::Client;
-    /// let client = Client::builder().servers("127.0.0.1:4730").prefix("staging.").build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// assert!(Client::builder().servers("127.0.0.1:4730").prefix("a\0b").build().is_err());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
-        self.settings.prefix = prefix.into();
-        self
-    }
-
-    /// Label sent with `SET_CLIENT_ID` on every connection (1 to 127 printable ASCII bytes, no
-    /// spaces; checked by [`build`](ClientBuilder::build)).
-    ///
-    /// ```
-    /// use gearman_sync::Client;
-    /// let client = Client::builder().servers("127.0.0.1:4730").client_id("billing-cli").build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// assert!(Client::builder().servers("127.0.0.1:4730").client_id("with space").build().is_err());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.pool.client_id = Some(id.into());
-        self
-    }
-
-    /// Ask servers to forward `WORK_EXCEPTION` (default on). Off, gearmand turns exceptions
-    /// into plain `WORK_FAIL`, so jobs end with [`Error::JobFailed`] instead of
-    /// [`Error::JobException`].
-    ///
-    /// ```
-    /// use gearman_sync::Client;
-    /// let client = Client::builder().servers("127.0.0.1:4730").exceptions(false).build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn exceptions(mut self, enabled: bool) -> Self {
-        self.exceptions = enabled;
-        self
-    }
-
-    /// Largest reply body accepted (default 64 MiB; up to `u32::MAX`). A larger reply is an
-    /// [`Error::Protocol`] and closes the connection.
-    ///
-    /// ```
-    /// use gearman_sync::Client;
-    /// let client = Client::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .max_body_len(512 << 20)
-    ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn max_body_len(mut self, max: u32) -> Self {
-        self.pool.connect.max_body_len = max;
-        self
-    }
-
-    /// Checks the settings and builds the client (no connection is opened yet).
-    ///
-    /// Fails with [`Error::Address`] for a bad server address and [`Error::InvalidArgument`]
-    /// for a bad client ID or prefix.
-    ///
-    /// ```
-    /// use gearman_sync::{Client, Error};
-    /// let client = Client::builder().servers("127.0.0.1:4730").build()?;
-    /// assert_eq!(client.servers()[0].to_string(), "127.0.0.1:4730");
-    /// assert!(matches!(Client::builder().servers("a,,b").build(), Err(Error::Address(_))));
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn build(self) -> Result<Client> {
-        let mut servers = self.servers?;
-        if servers.is_empty() {
-            servers = resolve_server_list("")?;
-        }
-        if let Some(id) = &self.pool.client_id {
-            validate::client_id(id.as_bytes())?;
-        }
-        validate::delimited("function prefix", &self.settings.prefix)?;
-        let mut pool = self.pool;
-        if self.exceptions {
-            pool.server_options.push("exceptions".to_owned());
-        }
-        Ok(Client {
-            pool: ConnectionPool::new(servers, pool),
-            settings: self.settings,
-            spare_tables: None,
-        })
-    }
-}
 
 /// A Gearman client: submits jobs (foreground or background, at any priority), asks for
 /// their status, and runs many tasks at once through a [`TaskSet`].
@@ -349,6 +55,7 @@ impl ClientBuilder {
 pub struct Client {
     pool: ConnectionPool,
     settings: Settings,
+    options: ClientOptions,
     /// A finished task set's tables, for the next one.
     spare_tables: Option<task_set::Tables>,
 }
@@ -361,7 +68,7 @@ impl Client {
     /// ```
     /// use gearman_sync::Client;
     /// let client = Client::new("gearman-1,gearman-2:4731")?;
-    /// assert_eq!(client.servers().len(), 2);
+    /// assert_eq!(client.settings().servers().len(), 2);
     /// assert!(Client::new("gearman-1:notaport").is_err());
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
@@ -376,28 +83,52 @@ impl Client {
     /// use gearman_sync::Client;
     /// let client = Client::builder()
     ///     .servers("127.0.0.1:4730")
-    ///     .timeout(Duration::from_secs(5))
+    ///     .job_timeout(Duration::from_secs(5))
     ///     .build()?;
-    /// assert_eq!(client.servers().len(), 1);
+    /// assert_eq!(client.settings().servers().len(), 1);
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
     }
 
-    /// The configured servers, in order.
+    /// The settings shared with [`Worker`](crate::Worker) and [`Admin`](crate::Admin), as
+    /// built (see [`Settings`]).
     ///
     /// ```
     /// use gearman_sync::Client;
-    /// let client = Client::new("a, b:4731")?;
-    /// let names: Vec<String> = client.servers().iter().map(ToString::to_string).collect();
-    /// assert_eq!(names, ["a:4730", "b:4731"]);
+    /// let client = Client::builder().servers("gm1").prefix("billing.").build()?;
+    /// assert_eq!(client.settings().prefix(), b"billing.");
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn servers(&self) -> Vec<ServerAddr> {
-        (0..self.pool.len())
-            .map(|index| self.pool.server(index).clone())
-            .collect()
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The default deadline of a foreground job ([`ClientBuilder::job_timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("gm1").job_timeout(Duration::from_secs(5)).build()?;
+    /// assert_eq!(client.job_timeout(), Duration::from_secs(5));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn job_timeout(&self) -> Duration {
+        self.options.job_timeout
+    }
+
+    /// The deadline of a request with a direct reply ([`ClientBuilder::request_timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("gm1").request_timeout(Duration::from_secs(2)).build()?;
+    /// assert_eq!(client.request_timeout(), Duration::from_secs(2));
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn request_timeout(&self) -> Duration {
+        self.options.request_timeout
     }
 
     /// Sets the label sent with `SET_CLIENT_ID`, now on open connections and on every later
@@ -416,6 +147,7 @@ impl Client {
     pub fn set_client_id(&mut self, id: &str) -> Result<()> {
         let packet = Packet::set_client_id(id.as_bytes())?;
         self.pool.options_mut().client_id = Some(id.to_owned());
+        self.settings.client_id = Some(id.to_owned());
         let open: Vec<usize> = self.pool.connected().collect();
         for index in open {
             if let Some(conn) = self.pool.connection(index) {
@@ -445,7 +177,7 @@ impl Client {
     /// background task, the handle's bytes). The task's callbacks fire as usual.
     ///
     /// Blocks until the job ends or the task's [`timeout`](Task::timeout) (default
-    /// [`ClientBuilder::timeout`], 60 s) passes. Errors include [`Error::JobFailed`] and
+    /// [`ClientBuilder::job_timeout`], 60 s) passes. Errors include [`Error::JobFailed`] and
     /// [`Error::JobException`] (the job ran and failed), [`Error::Timeout`],
     /// [`Error::SubmitUnconfirmed`] (no `JOB_CREATED` arrived), [`Error::JobLost`],
     /// [`Error::Server`], [`Error::NoJobServers`] and [`Error::InvalidArgument`].
@@ -462,7 +194,7 @@ impl Client {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn do_task(&mut self, task: Task<'_>) -> Result<Vec<u8>> {
-        let timeout = task.timeout.unwrap_or(self.settings.job_timeout);
+        let timeout = task.timeout.unwrap_or(self.options.job_timeout);
         let mut set = self.task_set();
         let id = set.add_task(task)?;
         set.wait(timeout)?;
@@ -545,7 +277,7 @@ impl Client {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn submit_background(&mut self, task: Task<'_>) -> Result<JobHandle> {
-        let timeout = task.timeout.unwrap_or(self.settings.request_timeout);
+        let timeout = task.timeout.unwrap_or(self.options.request_timeout);
         let mut set = self.task_set();
         let id = set.add_task(task.background())?;
         set.wait(timeout)?;
@@ -755,7 +487,7 @@ impl Client {
     /// Sends `packet` to server `index` and waits for a reply of type `expect`; a failure
     /// other than the server's `ERROR` reply drops the connection.
     fn request(&mut self, index: usize, packet: &Packet, expect: PacketType) -> Result<Packet> {
-        let timeout = self.settings.request_timeout;
+        let timeout = self.options.request_timeout;
         let conn = self.pool.ensure_connected(index)?;
         let result = conn.send(packet).and_then(|()| {
             conn.recv_reply(expect, &Deadline::after(timeout, Waiting::Reply(expect)))
@@ -769,7 +501,7 @@ impl Client {
     }
 
     fn await_reply(&self, conn: &mut crate::net::Connection, expect: PacketType) -> Result<Packet> {
-        let timeout = self.settings.request_timeout;
+        let timeout = self.options.request_timeout;
         conn.recv_reply(expect, &Deadline::after(timeout, Waiting::Reply(expect)))
     }
 }

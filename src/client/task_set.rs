@@ -327,7 +327,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             Some(unique) => unique.clone(),
             None => self
                 .client
-                .settings
+                .options
                 .unique_mode
                 .generate(&wire_function, &task.workload)
                 .unwrap_or_default(),

@@ -257,7 +257,7 @@ pub(crate) fn default_servers() -> Result<Vec<ServerAddr>, AddressError> {
 /// let from_str = Client::new("gm1,gm2")?;
 /// let from_list = Client::new(&vec!["gm1".to_string(), "gm2:4731".to_string()])?;
 /// let from_addr = Client::new(&ServerAddr::new("gm1", 4730)?)?;
-/// assert_eq!(from_str.servers().len() + from_list.servers().len() + from_addr.servers().len(), 5);
+/// assert_eq!(from_str.settings().servers().len() + from_list.settings().servers().len() + from_addr.settings().servers().len(), 5);
 /// # Ok::<(), gearman_sync::Error>(())
 /// ```
 pub trait ToServers {

@@ -20,27 +20,17 @@ use crate::protocol::{
 /// Bytes read per `read` call when no large packet is pending.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// Socket settings for a connection.
-///
-/// ```
-/// use std::time::Duration;
-/// use gearman_sync::ConnectOptions;
-/// let options = ConnectOptions {
-///     connect_timeout: Duration::from_secs(2),
-///     ..ConnectOptions::default()
-/// };
-/// assert_eq!(options.max_body_len, 64 << 20);
-/// ```
+/// Socket settings for a connection (set through the settings core's builder methods).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectOptions {
+pub(crate) struct ConnectOptions {
     /// Limit on each TCP connect attempt (default 5 s).
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Limit on a single blocked write, and a safety net on reads (default 30 s).
-    pub io_timeout: Duration,
+    pub(crate) io_timeout: Duration,
     /// TCP keepalive idle time; `None` disables keepalive (default 60 s).
-    pub keepalive: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
     /// Largest packet body accepted from the server (default 64 MiB).
-    pub max_body_len: u32,
+    pub(crate) max_body_len: u32,
 }
 
 impl Default for ConnectOptions {

@@ -150,11 +150,8 @@ mod tests {
 
     #[test]
     fn failures_grow_the_backoff_and_keep_the_last_error() {
-        let backoff = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(1),
-            jitter: 0.0,
-        };
+        let backoff =
+            Backoff::new(Duration::from_millis(100), Duration::from_secs(1)).with_jitter(0.0);
         let mut link = link();
         let error = Error::ConnectionClosed {
             server: "gm1:4730".into(),

@@ -57,6 +57,7 @@ impl Worker {
             abilities,
             callbacks,
             settings,
+            options,
             stop,
             requeued,
             ..
@@ -84,7 +85,7 @@ impl Worker {
             terminal: None,
             terminal_data: Vec::new(),
             connection_lost: false,
-            exception_mode: settings.exceptions,
+            exception_mode: options.exceptions,
         };
         let handle = job.handle.clone();
         let event = JobEvent {
@@ -118,7 +119,7 @@ impl Worker {
             }
         }
         let reply =
-            (job.terminal.is_none()).then(|| reply_for(outcome, overrun, settings.exceptions));
+            (job.terminal.is_none()).then(|| reply_for(outcome, overrun, options.exceptions));
         let mut sent = true;
         let mut terminal = None;
         let mut data = Vec::new();
@@ -173,7 +174,7 @@ impl Worker {
                 } else if !others_due
                     && in_flight < budget.after
                     && session.cycle.may_grab()
-                    && conn.queue_request(settings.grab.packet_type(), &[]).is_ok()
+                    && conn.queue_request(options.grab.packet_type(), &[]).is_ok()
                 {
                     grabbed = true;
                 }

@@ -1,6 +1,7 @@
 //! The worker side: [`Worker`] registers [`Ability`]s and runs the [`Job`]s servers assign.
 
 mod ability;
+mod builder;
 mod cycle;
 mod execute;
 mod job;
@@ -13,15 +14,16 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 pub use ability::{Ability, JobError, JobResult, TimeLimitMode};
+pub use builder::WorkerBuilder;
+use builder::WorkerOptions;
 pub use job::Job;
 pub use lifecycle::{JobEvent, StopHandle, StopReason, WorkSummary};
 pub use session::TimeoutUnit;
 
-use crate::error::{AddressError, ArgumentError, Error, Result};
-use crate::net::{
-    resolve_server_list, Arrival, Backoff, ConnectOptions, ServerAddr, ToServers, WaitBuffers,
-};
+use crate::error::{ArgumentError, Error, Result};
+use crate::net::{Arrival, ServerAddr, ToServers, WaitBuffers};
 use crate::protocol::{validate, Packet, PacketType};
+use crate::settings::Settings;
 use lifecycle::Callbacks;
 use outcome::RequeueGuard;
 use scheduler::Budget;
@@ -94,7 +96,7 @@ impl GrabMode {
 /// // Only when every client asks for exceptions:
 /// let worker = Worker::builder()
 ///     .servers("127.0.0.1:4730")
-///     .exception_mode(ExceptionMode::Exception)
+///     .exceptions(ExceptionMode::Exception)
 ///     .build()?;
 /// # drop(worker);
 /// # Ok::<(), gearman_sync::Error>(())
@@ -109,338 +111,6 @@ pub enum ExceptionMode {
     /// exceptions (this crate's [`Client`](crate::Client) does by default, PECL 2.x does): to
     /// the others gearmand sends a `WORK_FAIL` that many of them cannot match.
     Exception,
-}
-
-#[derive(Debug, Clone)]
-struct Settings {
-    exceptions: ExceptionMode,
-    connect: ConnectOptions,
-    backoff: Backoff,
-    client_id: Option<String>,
-    prefix: Vec<u8>,
-    grab: GrabMode,
-    unit: TimeoutUnit,
-    max_jobs: u64,
-    max_idle: Option<Duration>,
-    min_runtime: Option<Duration>,
-    prefetch: u32,
-    reask: Duration,
-}
-
-/// Builds a [`Worker`] with non-default settings.
-///
-/// ```
-/// use std::time::Duration;
-/// use gearman_sync::Worker;
-/// let worker = Worker::builder()
-///     .servers("127.0.0.1:4730,127.0.0.1:4731")
-///     .client_id("resize-worker-1")
-///     .max_jobs(1000)                       // GearmanBundle `iterations`
-///     .max_idle(Duration::from_secs(300))   // GearmanBundle `timeout`
-///     .min_runtime(Duration::from_secs(5))  // GearmanBundle `minimum_execution_time`
-///     .build()?;
-/// assert_eq!(worker.servers().len(), 2);
-/// # Ok::<(), gearman_sync::Error>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct WorkerBuilder {
-    servers: std::result::Result<Vec<ServerAddr>, AddressError>,
-    settings: Settings,
-}
-
-impl Default for WorkerBuilder {
-    fn default() -> Self {
-        WorkerBuilder {
-            servers: Ok(Vec::new()),
-            settings: Settings {
-                exceptions: ExceptionMode::WarningThenFail,
-                connect: ConnectOptions::default(),
-                backoff: Backoff {
-                    initial: Duration::from_millis(100),
-                    max: Duration::from_secs(1),
-                    jitter: 0.2,
-                },
-                client_id: None,
-                prefix: Vec::new(),
-                grab: GrabMode::Unique,
-                unit: TimeoutUnit::Auto,
-                max_jobs: 0,
-                max_idle: None,
-                min_runtime: None,
-                prefetch: 0,
-                reask: DEFAULT_REASK_INTERVAL,
-            },
-        }
-    }
-}
-
-impl WorkerBuilder {
-    /// The servers to take jobs from (all at once). Without any: `GEARMAN_SERVERS`, then
-    /// `127.0.0.1:4730`. A bad address is reported by [`build`](WorkerBuilder::build).
-    ///
-    /// ```
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder().servers(&["gm1", "gm2:4731"]).build()?;
-    /// assert_eq!(worker.servers()[1].port(), 4731);
-    /// assert!(Worker::builder().servers("gm1:0").build().is_err());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn servers<S: ToServers + ?Sized>(mut self, servers: &S) -> Self {
-        self.servers = servers.to_servers();
-        self
-    }
-
-    /// Label sent with `SET_CLIENT_ID` on every (re)connect (1 to 127 printable ASCII bytes,
-    /// no spaces; checked by [`build`](WorkerBuilder::build)).
-    ///
-    /// ```
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").client_id("resize-1").build()?;
-    /// # drop(worker);
-    /// assert!(Worker::builder().servers("127.0.0.1:4730").client_id("resize 1").build().is_err());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn client_id(mut self, id: impl Into<String>) -> Self {
-        self.settings.client_id = Some(id.into());
-        self
-    }
-
-    /// Prefix put before every ability name (GearmanBundle's `job_prefix`): the worker
-    /// registers `prefix + name` and [`Job::function`] reports the name without it.
-    ///
-    /// ```
-    /// use gearman_sync::Worker;
-    /// let mut worker = Worker::builder().servers("127.0.0.1:4730").prefix("staging.").build()?;
-    /// worker.add_ability("reverse", |job| Ok(job.workload().to_vec()))?;
-    /// assert_eq!(worker.abilities(), [b"reverse".to_vec()]); // sent as "staging.reverse"
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn prefix(mut self, prefix: impl Into<Vec<u8>>) -> Self {
-        self.settings.prefix = prefix.into();
-        self
-    }
-
-    /// GRAB_JOB variant (default `GRAB_JOB_UNIQ`).
-    ///
-    /// ```
-    /// use gearman_sync::{Worker, GrabMode};
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").grab_mode(GrabMode::Plain).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn grab_mode(mut self, mode: GrabMode) -> Self {
-        self.settings.grab = mode;
-        self
-    }
-
-    /// Unit of CAN_DO_TIMEOUT (default: ask the server's version).
-    ///
-    /// ```
-    /// use gearman_sync::{Worker, TimeoutUnit};
-    /// let worker = Worker::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .timeout_unit(TimeoutUnit::Milliseconds)
-    ///     .build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn timeout_unit(mut self, unit: TimeoutUnit) -> Self {
-        self.settings.unit = unit;
-        self
-    }
-
-    /// Reconnect backoff for lost servers (default 100 ms doubling to 1 s, 20 % jitter).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::{Worker, Backoff};
-    /// let backoff = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60), jitter: 0.5 };
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").backoff(backoff).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.settings.backoff = backoff;
-        self
-    }
-
-    /// How exceptions, panics and overrun time limits are reported (default
-    /// [`ExceptionMode::WarningThenFail`], which no client hangs on); see [`ExceptionMode`].
-    ///
-    /// ```
-    /// use gearman_sync::{Worker, ExceptionMode};
-    /// let worker = Worker::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .exception_mode(ExceptionMode::Exception)
-    ///     .build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn exception_mode(mut self, mode: ExceptionMode) -> Self {
-        self.settings.exceptions = mode;
-        self
-    }
-
-    /// Socket settings: connect and I/O timeouts, keepalive, largest packet accepted.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::{Worker, ConnectOptions};
-    /// let options = ConnectOptions { connect_timeout: Duration::from_secs(1), ..ConnectOptions::default() };
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").connect_options(options).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn connect_options(mut self, options: ConnectOptions) -> Self {
-        self.settings.connect = options;
-        self
-    }
-
-    /// `work()` returns after this many jobs (0 = unlimited, the default).
-    ///
-    /// ```
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").max_jobs(500).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn max_jobs(mut self, jobs: u64) -> Self {
-        self.settings.max_jobs = jobs;
-        self
-    }
-
-    /// `work()` returns after this long without a job (default: never).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").max_idle(Duration::from_secs(60)).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn max_idle(mut self, idle: Duration) -> Self {
-        self.settings.max_idle = Some(idle);
-        self
-    }
-
-    /// `work()` never returns (for max-jobs or idle) before this much time, so a supervisor
-    /// does not take a quick exit for a crash; it waits out the rest. A stop through the
-    /// [`StopHandle`] returns at once.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .max_jobs(100)
-    ///     .min_runtime(Duration::from_secs(5))
-    ///     .build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn min_runtime(mut self, runtime: Duration) -> Self {
-        self.settings.min_runtime = Some(runtime);
-        self
-    }
-
-    /// How many jobs the worker may ask for ahead of the one it runs (default 0: one at a
-    /// time, as libgearman and gearman-ruby do).
-    ///
-    /// With a prefetch, the next GRAB goes out before a job starts, so the next job travels
-    /// while this one runs instead of after it: a worker of short jobs stops waiting a server
-    /// round trip per job (a drain of 16-byte jobs runs about twice as fast with 1, see
-    /// BENCHMARKS.md). The price: a job taken ahead waits for the running one, even when
-    /// another worker is idle, and its time limit on the server (CAN_DO_TIMEOUT) runs while
-    /// it waits. Use it for queues of many short jobs, not for long ones. Prefetching only
-    /// happens while a server keeps answering with jobs; [`Worker::work_one`] never prefetches,
-    /// and neither does [`work`](Worker::work) past its [`max_jobs`](WorkerBuilder::max_jobs).
-    /// Jobs taken ahead are run before `work()` returns, also after a stop.
-    ///
-    /// ```
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").prefetch(1).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn prefetch(mut self, jobs: u32) -> Self {
-        self.settings.prefetch = jobs;
-        self
-    }
-
-    /// The longest a sleeping connection trusts the server to wake it (default
-    /// [`DEFAULT_REASK_INTERVAL`], 5 s): after this long without a `NOOP` the worker asks
-    /// again with a `GRAB`, as libgearman does (at most every 10 s) and gearman-ruby (30 s).
-    ///
-    /// gearmand 1.1.x can lose a wake-up: its CAN_DO_TIMEOUT timer may mark a sleeping
-    /// worker's `NOOP` as sent without sending it, and it never wakes sleepers when a
-    /// scheduled (`SUBMIT_JOB_EPOCH`) job comes due (2.0.0 does). Either way a job waits at
-    /// most this long. The interval also caps the pause after repeated empty wake-ups (a
-    /// `NOOP` whose `GRAB` brings `NO_JOB`, which gearmand 1.1.x sends in a loop when a
-    /// far-future scheduled job sits in front of a runnable one). An idle worker sends one
-    /// `GRAB` and one `PRE_SLEEP` per server per interval. Zero is refused by
-    /// [`build`](WorkerBuilder::build).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// use gearman_sync::Worker;
-    /// let worker = Worker::builder()
-    ///     .servers("127.0.0.1:4730")
-    ///     .reask_interval(Duration::from_secs(2))
-    ///     .build()?;
-    /// assert_eq!(worker.servers().len(), 1);
-    /// assert!(Worker::builder().reask_interval(Duration::ZERO).build().is_err());
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn reask_interval(mut self, interval: Duration) -> Self {
-        self.settings.reask = interval;
-        self
-    }
-
-    /// Checks the settings and builds the worker (no connection is opened yet).
-    ///
-    /// Fails with [`Error::Address`] for a bad server address and [`Error::InvalidArgument`]
-    /// for a bad client ID or prefix.
-    ///
-    /// ```
-    /// use gearman_sync::{Error, Worker};
-    /// let worker = Worker::builder().servers("127.0.0.1:4730").build()?;
-    /// assert!(worker.abilities().is_empty());
-    /// assert!(matches!(Worker::builder().servers("[::1").build(), Err(Error::Address(_))));
-    /// # Ok::<(), gearman_sync::Error>(())
-    /// ```
-    pub fn build(self) -> Result<Worker> {
-        let mut servers = self.servers?;
-        if servers.is_empty() {
-            servers = resolve_server_list("")?;
-        }
-        if let Some(id) = &self.settings.client_id {
-            validate::client_id(id.as_bytes())?;
-        }
-        validate::delimited("function prefix", &self.settings.prefix)?;
-        if self.settings.reask.is_zero() {
-            return Err(ArgumentError::OutOfRange {
-                field: "re-ask interval",
-                reason: "must be more than zero",
-            }
-            .into());
-        }
-        let reask = self.settings.reask;
-        Ok(Worker {
-            sessions: servers
-                .into_iter()
-                .map(|addr| Session::new(addr, reask))
-                .collect(),
-            abilities: Vec::new(),
-            settings: self.settings,
-            callbacks: Callbacks::default(),
-            stop: StopHandle::default(),
-            cursor: 0,
-            wait_buffers: WaitBuffers::default(),
-            arrivals: Vec::new(),
-            stashed: VecDeque::new(),
-            requeued: RequeueGuard::default(),
-        })
-    }
 }
 
 /// A Gearman worker: registers abilities with every server, asks for jobs, runs them and
@@ -482,6 +152,7 @@ pub struct Worker {
     sessions: Vec<Session>,
     abilities: Vec<Ability>,
     settings: Settings,
+    options: WorkerOptions,
     callbacks: Callbacks,
     stop: StopHandle,
     cursor: usize,
@@ -497,7 +168,7 @@ pub struct Worker {
 impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
-            .field("servers", &self.servers())
+            .field("servers", &self.settings.servers)
             .field("abilities", &self.abilities)
             .finish_non_exhaustive()
     }
@@ -522,7 +193,7 @@ impl Worker {
     /// ```
     /// use gearman_sync::Worker;
     /// let worker = Worker::new("127.0.0.1:4730,127.0.0.1:4731")?;
-    /// assert_eq!(worker.servers().len(), 2);
+    /// assert_eq!(worker.settings().servers().len(), 2);
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn new<S: ToServers + ?Sized>(servers: &S) -> Result<Worker> {
@@ -534,27 +205,65 @@ impl Worker {
     /// ```
     /// use gearman_sync::Worker;
     /// let worker = Worker::builder().servers("127.0.0.1:4730").max_jobs(1).build()?;
-    /// assert_eq!(worker.servers().len(), 1);
+    /// assert_eq!(worker.settings().servers().len(), 1);
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn builder() -> WorkerBuilder {
         WorkerBuilder::default()
     }
 
-    /// The configured servers, in order.
+    /// The settings shared with [`Client`](crate::Client) and [`Admin`](crate::Admin), as
+    /// built (see [`Settings`]).
     ///
     /// ```
     /// use gearman_sync::Worker;
     /// let worker = Worker::new("gm1, gm2:4731")?;
-    /// let names: Vec<String> = worker.servers().iter().map(ToString::to_string).collect();
+    /// let names: Vec<String> = worker.settings().servers().iter().map(ToString::to_string).collect();
     /// assert_eq!(names, ["gm1:4730", "gm2:4731"]);
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
-    pub fn servers(&self) -> Vec<ServerAddr> {
-        self.sessions
-            .iter()
-            .map(|session| session.link.addr().clone())
-            .collect()
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// How failures with a text are reported ([`WorkerBuilder::exceptions`]).
+    pub fn exceptions(&self) -> ExceptionMode {
+        self.options.exceptions
+    }
+
+    /// The GRAB_JOB variant sent ([`WorkerBuilder::grab_mode`]).
+    pub fn grab_mode(&self) -> GrabMode {
+        self.options.grab
+    }
+
+    /// The unit of CAN_DO_TIMEOUT ([`WorkerBuilder::timeout_unit`]).
+    pub fn timeout_unit(&self) -> TimeoutUnit {
+        self.options.unit
+    }
+
+    /// Jobs after which `work()` returns, 0 for no limit ([`WorkerBuilder::max_jobs`]).
+    pub fn max_jobs(&self) -> u64 {
+        self.options.max_jobs
+    }
+
+    /// Time without a job after which `work()` returns ([`WorkerBuilder::max_idle`]).
+    pub fn max_idle(&self) -> Option<Duration> {
+        self.options.max_idle
+    }
+
+    /// The least time `work()` runs ([`WorkerBuilder::min_runtime`]).
+    pub fn min_runtime(&self) -> Option<Duration> {
+        self.options.min_runtime
+    }
+
+    /// Jobs asked for ahead of the running one ([`WorkerBuilder::prefetch`]).
+    pub fn prefetch(&self) -> u32 {
+        self.options.prefetch
+    }
+
+    /// The longest a sleeping connection waits for a NOOP ([`WorkerBuilder::reask_interval`]).
+    pub fn reask_interval(&self) -> Duration {
+        self.options.reask
     }
 
     /// A handle that stops [`work`](Worker::work) from another thread or a signal handler.
@@ -903,11 +612,11 @@ impl Worker {
             if self.stop.is_stopped() {
                 break StopReason::Stopped;
             }
-            if self.settings.max_jobs > 0 && jobs >= self.settings.max_jobs {
+            if self.options.max_jobs > 0 && jobs >= self.options.max_jobs {
                 break StopReason::MaxJobs;
             }
             let mut slice = IDLE_SLICE;
-            if let Some(idle) = self.settings.max_idle {
+            if let Some(idle) = self.options.max_idle {
                 let left = idle.saturating_sub(last_job.elapsed());
                 if left.is_zero() {
                     break StopReason::Idle;
@@ -924,7 +633,7 @@ impl Worker {
             jobs += 1;
         }
         if reason != StopReason::Stopped {
-            if let Some(minimum) = self.settings.min_runtime {
+            if let Some(minimum) = self.options.min_runtime {
                 while started.elapsed() < minimum && !self.stop.is_stopped() {
                     std::thread::sleep((minimum - started.elapsed()).min(IDLE_SLICE));
                 }
@@ -960,8 +669,8 @@ impl Worker {
 
     /// How many jobs `work()` may hold around its next one, after `done` jobs.
     fn budget(&self, done: u64) -> Budget {
-        let depth = u64::from(self.settings.prefetch) + 1;
-        let left = match self.settings.max_jobs {
+        let depth = u64::from(self.options.prefetch) + 1;
+        let left = match self.options.max_jobs {
             0 => u64::MAX,
             max => max.saturating_sub(done),
         };
@@ -1000,7 +709,7 @@ impl Worker {
                     Some((self.wire_name(&ability.name).ok()?, ability.server_limit()))
                 })
                 .collect(),
-            unit: self.settings.unit,
+            unit: self.options.unit,
         }
     }
 }

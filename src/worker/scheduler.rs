@@ -124,7 +124,7 @@ impl Worker {
     /// a job it is not running; beyond that, only servers that keep answering with jobs are
     /// asked ahead.
     pub(super) fn send_grabs(&mut self, limit: u64, running: bool) {
-        let kind = self.settings.grab.packet_type();
+        let kind = self.options.grab.packet_type();
         while self.in_flight() < limit {
             let Some(index) = self.next_grab_target(running) else {
                 break;
