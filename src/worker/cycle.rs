@@ -35,6 +35,29 @@ pub(crate) enum Step {
     ServerError,
 }
 
+/// What may follow a job on its connection, as the worker loop sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AfterJob {
+    /// Asking again is allowed: the budget wants more jobs, the worker is not stopping, and
+    /// the connection is alive.
+    pub(crate) may_ask: bool,
+    /// Fewer jobs are in hand than the budget allows after this one.
+    pub(crate) room: bool,
+    /// Another server is due for a GRAB (awake with nothing out): it goes first.
+    pub(crate) others_due: bool,
+}
+
+/// What leaves with a job's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FollowUp {
+    /// The next GRAB (the server seems busy).
+    Grab,
+    /// PRE_SLEEP (the server seems idle; a queued job brings a NOOP at once).
+    PreSleep,
+    /// Nothing.
+    Nothing,
+}
+
 /// One connection's place in the grab/sleep/wake cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Cycle {
@@ -132,6 +155,22 @@ impl Cycle {
         }
         self.sleeps_left -= 1;
         true
+    }
+
+    /// What follows a job from this connection (and the state after it is sent): PRE_SLEEP
+    /// while the server seems idle ([`sleep_after_job`](Cycle::sleep_after_job)), else a GRAB
+    /// when the budget has room, no other server is due and one may be sent here.
+    pub(crate) fn follow_up(&mut self, after: AfterJob) -> FollowUp {
+        if !after.may_ask {
+            return FollowUp::Nothing;
+        }
+        if self.sleep_after_job() {
+            return FollowUp::PreSleep;
+        }
+        if !after.others_due && after.room && self.may_grab() {
+            return FollowUp::Grab;
+        }
+        FollowUp::Nothing
     }
 
     /// The state after `kind` arrives, and what to do about it. A NOOP matters only while
@@ -405,6 +444,54 @@ mod tests {
         assert_eq!(cycle.on_packet(PacketType::JobAssignUniq), Step::Run);
         assert!(!cycle.sleep_after_job());
         assert!(cycle.may_grab());
+    }
+
+    #[test]
+    fn what_follows_a_job() {
+        let ask = AfterJob {
+            may_ask: true,
+            room: true,
+            others_due: false,
+        };
+        let mut busy = Cycle::new();
+        assert_eq!(
+            busy.follow_up(ask),
+            FollowUp::Grab,
+            "a busy server gets a GRAB"
+        );
+        let no = AfterJob {
+            may_ask: false,
+            ..ask
+        };
+        assert_eq!(
+            busy.follow_up(no),
+            FollowUp::Nothing,
+            "stopping or lost: nothing"
+        );
+        let full = AfterJob { room: false, ..ask };
+        assert_eq!(
+            busy.follow_up(full),
+            FollowUp::Nothing,
+            "no room in the budget"
+        );
+        let elsewhere = AfterJob {
+            others_due: true,
+            ..ask
+        };
+        assert_eq!(
+            busy.follow_up(elsewhere),
+            FollowUp::Nothing,
+            "another server first"
+        );
+        // An idle server gets PRE_SLEEP instead, whatever the budget says.
+        let mut idle = Cycle::new();
+        idle.grab_sent();
+        assert_eq!(idle.on_packet(PacketType::NoJob), Step::PreSleep);
+        idle.slept();
+        assert_eq!(idle.on_packet(PacketType::Noop), Step::Wake);
+        idle.grab_sent();
+        assert_eq!(idle.on_packet(PacketType::JobAssignUniq), Step::Run);
+        assert_eq!(idle.follow_up(full), FollowUp::PreSleep);
     }
 
     #[test]

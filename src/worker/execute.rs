@@ -1,10 +1,13 @@
 //! Running one assigned job: finding its ability, calling the handler (panics caught),
-//! sending exactly one terminal packet, and asking for the next job in the same write.
+//! sending exactly one terminal packet, and what follows it on the connection (decided by
+//! [`Cycle::follow_up`](super::cycle::Cycle::follow_up)) in the same write. Only the I/O is
+//! here: what a handler's outcome becomes is [`reply_for`], what follows a job is the cycle's.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;
 
 use super::ability::TimeLimitMode;
+use super::cycle::{AfterJob, FollowUp};
 use super::job::{Job, Terminal};
 use super::lifecycle::{guarded, panic_message, JobEvent};
 use super::outcome::{reply_for, Overrun};
@@ -14,16 +17,23 @@ use super::Worker;
 use crate::error::Error;
 use crate::protocol::PacketType;
 
+/// What running a job left to do.
+struct Done {
+    /// The terminal packet sent (by the worker or by the handler itself).
+    terminal: Option<Terminal>,
+    /// Its data, for the callbacks.
+    data: Vec<u8>,
+    /// The job's connection died while it ran.
+    lost: bool,
+    handle: Vec<u8>,
+    function: Vec<u8>,
+}
+
 impl Worker {
     /// Runs one assigned job and sends exactly one terminal packet for it.
     pub(super) fn run(&mut self, index: usize, assignment: Assignment, budget: Budget) {
         self.cursor = (index + 1) % self.sessions.len().max(1);
-        let prefix_len = self.settings.prefix.len();
-        let Some(position) = self.abilities.iter().position(|ability| {
-            assignment.function.len() == prefix_len + ability.name.len()
-                && assignment.function.starts_with(&self.settings.prefix)
-                && assignment.function[prefix_len..] == ability.name[..]
-        }) else {
+        let Some(position) = self.ability_for(&assignment.function) else {
             log::warn!(
                 "{}: job for unregistered function {}; failing it",
                 self.sessions[index].link.addr(),
@@ -52,24 +62,42 @@ impl Worker {
             self.send_grabs(budget.now - 1, true);
         }
         let in_flight = self.in_flight();
+        let Some(done) = self.execute(index, position, assignment) else {
+            return;
+        };
+        for session in &mut self.sessions {
+            session.restart_wait();
+        }
+        if self.follow_up(index, budget, in_flight, &done) {
+            self.report(index, &done);
+        }
+    }
+
+    /// The position of the ability registered for `function` (as sent, with the prefix).
+    fn ability_for(&self, function: &[u8]) -> Option<usize> {
+        let prefix = &self.settings.prefix;
+        let name = function.strip_prefix(prefix.as_slice())?;
+        self.abilities
+            .iter()
+            .position(|ability| ability.name == name)
+    }
+
+    /// Calls the handler of ability `position` for `assignment` and queues the job's terminal
+    /// packet (not flushed). `None` when the connection is gone already.
+    fn execute(&mut self, index: usize, position: usize, assignment: Assignment) -> Option<Done> {
         let Worker {
             sessions,
             abilities,
             callbacks,
-            settings,
             options,
-            stop,
             requeued,
             ..
         } = self;
         let ability = &mut abilities[position];
         let session = &mut sessions[index];
         let generation = session.link.generation();
-        let Some(conn) = session.link.conn_mut() else {
-            return;
-        };
+        let conn = session.link.conn_mut()?;
         let addr = conn.server().clone();
-        let event_function = ability.name.clone();
         let mut job = Job {
             conn,
             handle: assignment.handle,
@@ -87,13 +115,12 @@ impl Worker {
             connection_lost: false,
             exception_mode: options.exceptions,
         };
-        let handle = job.handle.clone();
-        let event = JobEvent {
-            server: &addr,
-            function: &event_function,
-            handle: &handle,
-        };
         if let Some(callback) = callbacks.on_job_assign.as_mut() {
+            let event = JobEvent {
+                server: &addr,
+                function: &ability.name,
+                handle: &job.handle,
+            };
             guarded("on_job_assign", || callback(&event));
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| (ability.handler)(&mut job)))
@@ -112,92 +139,107 @@ impl Worker {
             log::warn!(
                 "job {} ({}) exceeded its time limit of {limit:?} (ran {ran:?}); failing it",
                 job.handle_str(),
-                String::from_utf8_lossy(&event_function)
+                String::from_utf8_lossy(&ability.name)
             );
             if ability.limit_mode == TimeLimitMode::Server {
                 requeued.remember(index, generation, &job.handle);
             }
         }
-        let reply =
-            (job.terminal.is_none()).then(|| reply_for(outcome, overrun, options.exceptions));
-        let mut sent = true;
-        let mut terminal = None;
-        let mut data = Vec::new();
-        if let Some(reply) = reply {
-            if let Some(warning) = &reply.warning {
-                // A failed warning means the connection is gone; `finish` reports that.
-                let _ = job.queue_warning(warning);
-            }
-            terminal = Some(reply.terminal);
-            data = reply.data;
-            match job.finish(reply.terminal, &data, false) {
-                Ok(()) => {}
-                Err(Error::InvalidArgument(refused)) => {
-                    // A result that cannot be encoded (over 4 GiB) still ends the job.
-                    log::error!(
-                        "job {}: result refused ({refused}); sending WORK_FAIL",
-                        job.handle_str()
-                    );
-                    terminal = Some(Terminal::Fail);
-                    sent = job.finish(Terminal::Fail, &[], false).is_ok();
+        let (terminal, data, sent) = match job.terminal {
+            // The handler ended the job itself (complete / fail / exception).
+            Some(terminal) => (Some(terminal), std::mem::take(&mut job.terminal_data), true),
+            None => {
+                let reply = reply_for(outcome, overrun, options.exceptions);
+                if let Some(warning) = &reply.warning {
+                    // A failed warning means the connection is gone; `finish` reports that.
+                    let _ = job.queue_warning(warning);
                 }
-                Err(_) => sent = false,
+                let (terminal, sent) = match job.finish(reply.terminal, &reply.data, false) {
+                    Ok(()) => (reply.terminal, true),
+                    Err(Error::InvalidArgument(refused)) => {
+                        // A result that cannot be encoded (over 4 GiB) still ends the job.
+                        log::error!(
+                            "job {}: result refused ({refused}); sending WORK_FAIL",
+                            job.handle_str()
+                        );
+                        let sent = job.finish(Terminal::Fail, &[], false).is_ok();
+                        (Terminal::Fail, sent)
+                    }
+                    Err(_) => (reply.terminal, false),
+                };
+                (Some(terminal), reply.data, sent)
             }
-        }
-        let (final_terminal, final_data) = match terminal {
-            Some(terminal) => (Some(terminal), data),
-            None => (job.terminal, std::mem::take(&mut job.terminal_data)),
         };
         let lost = job.connection_lost;
-        if final_terminal == Some(Terminal::Complete) && sent && !lost {
+        if terminal == Some(Terminal::Complete) && sent && !lost {
             if let Some(hook) = ability.after_complete.as_mut() {
-                guarded("after_complete", || hook(&job, &final_data));
+                guarded("after_complete", || hook(&job, &data));
             }
         }
-        drop(job);
-        for session in sessions.iter_mut() {
-            session.restart_wait();
-        }
-        // With the result goes the next GRAB (when no other server is due for one and the
-        // budget allows), or PRE_SLEEP when the server seems to have nothing left (see
-        // `Cycle`); a prefetched job may be waiting already.
-        let others_due =
-            (0..sessions.len()).any(|other| other != index && sessions[other].is_idle_awake());
-        let session = &mut sessions[index];
-        let mut flushed = Ok(());
-        let mut grabbed = false;
-        let mut slept = false;
-        if let Some(conn) = session.link.conn_mut() {
-            if budget.after > 0 && !stop.is_stopped() && !lost {
-                if session.cycle.sleep_after_job() {
-                    slept = conn.queue_request(PacketType::PreSleep, &[]).is_ok();
-                } else if !others_due
-                    && in_flight < budget.after
-                    && session.cycle.may_grab()
-                    && conn.queue_request(options.grab.packet_type(), &[]).is_ok()
-                {
-                    grabbed = true;
+        let handle = std::mem::take(&mut job.handle);
+        Some(Done {
+            terminal,
+            data,
+            lost: lost || !sent,
+            handle,
+            function: ability.name.clone(),
+        })
+    }
+
+    /// Queues what follows the job on its connection (the next GRAB, PRE_SLEEP, or nothing)
+    /// and flushes it with the result. False when the connection is gone (it is dropped).
+    fn follow_up(&mut self, index: usize, budget: Budget, in_flight: u64, done: &Done) -> bool {
+        let others_due = (0..self.sessions.len())
+            .any(|other| other != index && self.sessions[other].is_idle_awake());
+        let grab = self.options.grab.packet_type();
+        let after = AfterJob {
+            may_ask: budget.after > 0 && !self.stop.is_stopped() && !done.lost,
+            room: in_flight < budget.after,
+            others_due,
+        };
+        let session = &mut self.sessions[index];
+        let follow = session.cycle.follow_up(after);
+        let Some(conn) = session.link.conn_mut() else {
+            return false;
+        };
+        let queued = match follow {
+            FollowUp::PreSleep => conn.queue_request(PacketType::PreSleep, &[]).is_ok(),
+            FollowUp::Grab => conn.queue_request(grab, &[]).is_ok(),
+            FollowUp::Nothing => false,
+        };
+        let flushed = conn.flush();
+        if queued && flushed.is_ok() {
+            match follow {
+                FollowUp::PreSleep => session.slept(),
+                FollowUp::Grab => {
+                    session.grab_sent();
+                    if let Some(callback) = self.callbacks.on_grab_job.as_mut() {
+                        let addr = session.link.addr();
+                        guarded("on_grab_job", || callback(addr));
+                    }
                 }
-            }
-            flushed = conn.flush();
-        }
-        if slept {
-            session.slept();
-        }
-        if grabbed && flushed.is_ok() {
-            session.grab_sent();
-            if let Some(callback) = callbacks.on_grab_job.as_mut() {
-                guarded("on_grab_job", || callback(&addr));
+                FollowUp::Nothing => {}
             }
         }
-        if lost || flushed.is_err() {
+        if done.lost || flushed.is_err() {
             let error = flushed.err().unwrap_or(Error::JobConnectionLost {
-                handle: String::from_utf8_lossy(&handle).into_owned(),
+                handle: String::from_utf8_lossy(&done.handle).into_owned(),
             });
-            session.fail(&error, &settings.backoff);
-            return;
+            session.fail(&error, &self.settings.backoff);
+            return false;
         }
-        match final_terminal {
+        true
+    }
+
+    /// Fires the callback for the job's terminal packet.
+    fn report(&mut self, index: usize, done: &Done) {
+        let event = JobEvent {
+            server: self.sessions[index].link.addr(),
+            function: &done.function,
+            handle: &done.handle,
+        };
+        let callbacks = &mut self.callbacks;
+        match done.terminal {
             Some(Terminal::Complete) => {
                 if let Some(callback) = callbacks.on_work_complete.as_mut() {
                     guarded("on_work_complete", || callback(&event));
@@ -210,7 +252,7 @@ impl Worker {
             }
             Some(Terminal::Exception) => {
                 if let Some(callback) = callbacks.on_work_exception.as_mut() {
-                    guarded("on_work_exception", || callback(&event, &final_data));
+                    guarded("on_work_exception", || callback(&event, &done.data));
                 }
             }
             None => {}
