@@ -3,7 +3,7 @@
 use crate::error::{Error, Result};
 use crate::net::JobHandle;
 
-/// Identifies a task within its [`TaskSet`], as returned by [`TaskSet::add_task`].
+/// Identifies a task within its [`TaskSet`](crate::TaskSet), as returned by [`TaskSet::add_task`](crate::TaskSet::add_task).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TaskId(pub(super) usize);
 
@@ -24,7 +24,7 @@ impl TaskId {
     }
 }
 
-/// How a task ended, read with [`TaskSet::outcome`] or [`TaskSet::take_outcome`].
+/// How a task ended, read with [`TaskSet::outcome`](crate::TaskSet::outcome) or [`TaskSet::take_outcome`](crate::TaskSet::take_outcome).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -72,7 +72,7 @@ impl TaskOutcome {
     }
 }
 
-/// What one [`TaskSet::wait`] saw: tasks that ended since the previous call, and tasks still
+/// What one [`TaskSet::wait`](crate::TaskSet::wait) saw: tasks that ended since the previous call, and tasks still
 /// open at its deadline.
 ///
 /// ```no_run
@@ -95,7 +95,7 @@ pub struct WaitSummary {
     pub completed: Vec<TaskId>,
     /// Tasks that failed (WORK_FAIL, WORK_EXCEPTION, server ERROR, lost connection ...).
     pub failed: Vec<TaskId>,
-    /// Tasks still open when the deadline passed (they stay open; see [`TaskSet::abandon`]).
+    /// Tasks still open when the deadline passed (they stay open; see [`TaskSet::abandon`](crate::TaskSet::abandon)).
     pub timed_out: Vec<TaskId>,
 }
 
