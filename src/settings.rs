@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::error::{AddressError, Result};
+use crate::error::{AddressError, ArgumentError, Result};
 use crate::net::{resolve_server_list, Backoff, ConnectOptions, ServerAddr, ToServers};
 use crate::protocol::validate;
 
@@ -77,6 +77,19 @@ impl Settings {
     /// The reconnect backoff for failed servers.
     pub fn backoff(&self) -> Backoff {
         self.backoff
+    }
+}
+
+impl Settings {
+    /// `function` as sent on the wire: checked, with the prefix before it (and checked again,
+    /// since the prefix makes it longer).
+    pub(crate) fn wire_function(&self, function: &[u8]) -> Result<Vec<u8>, ArgumentError> {
+        validate::function(function)?;
+        let mut name = Vec::with_capacity(self.prefix.len() + function.len());
+        name.extend_from_slice(&self.prefix);
+        name.extend_from_slice(function);
+        validate::function(&name)?;
+        Ok(name)
     }
 }
 

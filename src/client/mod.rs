@@ -19,9 +19,9 @@ pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
 pub use unique::UniqueMode;
 pub use workload::Workload;
 
-use crate::error::{ArgumentError, Error, ProtocolError, Result, Waiting};
+use crate::error::{Error, ProtocolError, Result, Waiting};
 use crate::net::{ConnectionPool, Deadline, JobHandle, Routing, ServerAddr, ToServers};
-use crate::protocol::{parse_decimal, validate, Packet, PacketType};
+use crate::protocol::{parse_decimal, Packet, PacketType};
 use crate::settings::Settings;
 
 /// Fuzz entry point: see [`crate::__fuzz::client_router`].
@@ -475,15 +475,6 @@ impl Client {
     }
 
     /// Applies the function prefix and checks the resulting name.
-    fn wire_function(&self, function: &[u8]) -> Result<Vec<u8>, ArgumentError> {
-        validate::function(function)?;
-        let mut name = Vec::with_capacity(self.settings.prefix.len() + function.len());
-        name.extend_from_slice(&self.settings.prefix);
-        name.extend_from_slice(function);
-        validate::function(&name)?;
-        Ok(name)
-    }
-
     /// Sends `packet` to server `index` and waits for a reply of type `expect`; a failure
     /// other than the server's `ERROR` reply drops the connection.
     fn request(&mut self, index: usize, packet: &Packet, expect: PacketType) -> Result<Packet> {

@@ -22,7 +22,7 @@ pub use session::TimeoutUnit;
 
 use crate::error::{ArgumentError, Error, Result};
 use crate::net::{Arrival, ServerAddr, ToServers, WaitBuffers};
-use crate::protocol::{validate, Packet, PacketType};
+use crate::protocol::{Packet, PacketType};
 use crate::settings::Settings;
 use lifecycle::Callbacks;
 use outcome::RequeueGuard;
@@ -352,7 +352,7 @@ impl Worker {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn register(&mut self, ability: Ability) -> Result<&mut Self> {
-        let wire = self.wire_name(&ability.name)?;
+        let wire = self.settings.wire_function(&ability.name)?;
         if ability.timeout.is_some_and(|limit| limit.is_zero()) {
             return Err(ArgumentError::OutOfRange {
                 field: "time limit",
@@ -407,7 +407,7 @@ impl Worker {
         if self.abilities.len() == before {
             return Ok(false);
         }
-        let packet = Packet::cant_do(&self.wire_name(name)?)?;
+        let packet = Packet::cant_do(&self.settings.wire_function(name)?)?;
         for session in &mut self.sessions {
             if let Some(conn) = session.link.conn_mut() {
                 if let Err(error) = conn.send(&packet) {
@@ -691,14 +691,6 @@ impl Worker {
         Ok(())
     }
 
-    fn wire_name(&self, name: &[u8]) -> Result<Vec<u8>, ArgumentError> {
-        validate::function(name)?;
-        let mut wire = self.settings.prefix.clone();
-        wire.extend_from_slice(name);
-        validate::function(&wire)?;
-        Ok(wire)
-    }
-
     fn registration(&self) -> Registration {
         Registration {
             client_id: self.settings.client_id.clone(),
@@ -706,7 +698,10 @@ impl Worker {
                 .abilities
                 .iter()
                 .filter_map(|ability| {
-                    Some((self.wire_name(&ability.name).ok()?, ability.server_limit()))
+                    Some((
+                        self.settings.wire_function(&ability.name).ok()?,
+                        ability.server_limit(),
+                    ))
                 })
                 .collect(),
             unit: self.options.unit,

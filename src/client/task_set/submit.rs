@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 impl<'a> TaskSet<'_, 'a> {
     /// Checks `task`, fills in its unique, and adds it (not yet sent); returns its id.
     pub(super) fn prepare(&mut self, task: Task<'a>) -> Result<usize> {
-        let wire_function = self.client.wire_function(&task.function)?;
+        let wire_function = self.client.settings.wire_function(&task.function)?;
         let unique = match &task.unique {
             Some(unique) => unique.clone(),
             None => self
