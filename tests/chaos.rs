@@ -37,7 +37,6 @@ mod util;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -271,21 +270,9 @@ impl<T> Joinable<T> {
 // Servers and the controller
 
 fn send_signal(pid: u32, signal: &str) {
-    let pid = pid.to_string();
-    let flag = format!("-{signal}");
-    let quiet = |command: &mut Command| {
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-    };
-    let status = quiet(Command::new("kill").args([&flag, &pid])).or_else(|_| {
-        quiet(Command::new("/bin/sh").args(["-c", "kill \"$1\" \"$2\"", "sh", &flag, &pid]))
-    });
     assert!(
-        status.as_ref().is_ok_and(|status| status.success()),
-        "kill {flag} {pid}: {status:?}"
+        common::try_signal(pid, signal),
+        "kill -{signal} {pid} failed"
     );
 }
 

@@ -467,10 +467,17 @@ impl Drop for Gearmand {
     }
 }
 
-/// Sends SIGTERM without libc: the `kill` program, else the `kill` builtin of `/bin/sh` (for
-/// systems without procps).
+/// Sends SIGTERM without libc (see [`try_signal`]).
 fn send_sigterm(pid: u32) {
+    let _ = try_signal(pid, "TERM");
+}
+
+/// Sends `signal` (`"TERM"`, `"KILL"`, `"STOP"`, `"CONT"` ...) to `pid` without libc: the
+/// `kill` program, else the `kill` builtin of `/bin/sh` (for systems without procps). True
+/// when it was delivered.
+pub fn try_signal(pid: u32, signal: &str) -> bool {
     let pid = pid.to_string();
+    let flag = format!("-{signal}");
     let quiet = |command: &mut Command| {
         command
             .stdin(Stdio::null())
@@ -478,9 +485,10 @@ fn send_sigterm(pid: u32) {
             .stderr(Stdio::null())
             .status()
     };
-    if quiet(Command::new("kill").args(["-TERM", &pid])).is_err() {
-        let _ = quiet(Command::new("/bin/sh").args(["-c", "kill -TERM \"$1\"", "sh", &pid]));
-    }
+    let status = quiet(Command::new("kill").args([&flag, &pid])).or_else(|_| {
+        quiet(Command::new("/bin/sh").args(["-c", "kill \"$1\" \"$2\"", "sh", &flag, &pid]))
+    });
+    status.is_ok_and(|status| status.success())
 }
 
 /// SIGKILL and wait for the process to be gone.

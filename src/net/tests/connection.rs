@@ -1,24 +1,28 @@
 //! Unit tests of [`Connection`](crate::Connection) against a plain `TcpListener` standing
 //! in for gearmand (they were its doc examples before it became crate-private).
 
-#[test]
-fn server_is_the_address_connected_to() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
+use std::net::TcpListener;
+
+use crate::net::{ConnectOptions, Connection, ServerAddr};
+
+/// A listener standing in for gearmand, and a connection to it.
+fn stand_in() -> Result<(TcpListener, Connection), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
     let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
     let conn = Connection::connect(&server, &ConnectOptions::default())?;
-    assert_eq!(conn.server(), &server);
+    Ok((listener, conn))
+}
+
+#[test]
+fn server_is_the_address_connected_to() -> Result<(), Box<dyn std::error::Error>> {
+    let (listener, conn) = stand_in()?;
+    assert_eq!(conn.server().port(), listener.local_addr()?.port());
     Ok(())
 }
 
 #[test]
 fn queue_request_checks_the_argument_count() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     use crate::protocol::PacketType;
     conn.queue_request(PacketType::EchoReq, &[b"ping"])?;
     assert_eq!(conn.pending_write(), 12 + 4);
@@ -28,11 +32,7 @@ fn queue_request_checks_the_argument_count() -> Result<(), Box<dyn std::error::E
 
 #[test]
 fn queue_packet_adds_to_the_write_buffer() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     use crate::protocol::Packet;
     conn.queue_packet(&Packet::can_do(b"reverse")?);
     assert_eq!(conn.pending_write(), 12 + 7);
@@ -41,11 +41,7 @@ fn queue_packet_adds_to_the_write_buffer() -> Result<(), Box<dyn std::error::Err
 
 #[test]
 fn queue_raw_adds_bytes_as_given() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     conn.queue_raw(b"version\r\n");
     assert_eq!(conn.pending_write(), 9);
     Ok(())
@@ -53,11 +49,7 @@ fn queue_raw_adds_bytes_as_given() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn pending_write_counts_queued_bytes() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     assert_eq!(conn.pending_write(), 0);
     conn.queue_raw(b"status\n");
     assert_eq!(conn.pending_write(), 7);
@@ -66,11 +58,7 @@ fn pending_write_counts_queued_bytes() -> Result<(), Box<dyn std::error::Error>>
 
 #[test]
 fn flush_empties_the_write_buffer() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     use crate::protocol::PacketType;
     conn.queue_request(PacketType::GrabJobUniq, &[])?;
     conn.queue_request(PacketType::PreSleep, &[])?;
@@ -81,11 +69,7 @@ fn flush_empties_the_write_buffer() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn send_writes_at_once() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     use crate::protocol::Packet;
     conn.send(&Packet::echo_req(b"ping")?)?;
     assert_eq!(conn.pending_write(), 0);
@@ -94,11 +78,7 @@ fn send_writes_at_once() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn next_buffered_decodes_whole_packets_only() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (listener, mut conn) = stand_in()?;
     let (mut peer, _) = listener.accept()?;
     use crate::protocol::PacketType;
     use std::io::Write;
@@ -114,11 +94,7 @@ fn next_buffered_decodes_whole_packets_only() -> Result<(), Box<dyn std::error::
 
 #[test]
 fn parse_buffered_consumes_what_the_parser_used() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (listener, mut conn) = stand_in()?;
     let (mut peer, _) = listener.accept()?;
     use std::io::Write;
     peer.write_all(b"OK 1.1.20\n")?;
@@ -136,11 +112,7 @@ fn parse_buffered_consumes_what_the_parser_used() -> Result<(), Box<dyn std::err
 
 #[test]
 fn buffered_counts_unread_bytes() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (listener, mut conn) = stand_in()?;
     let (mut peer, _) = listener.accept()?;
     use std::io::Write;
     assert_eq!(conn.buffered(), 0);
@@ -153,11 +125,7 @@ fn buffered_counts_unread_bytes() -> Result<(), Box<dyn std::error::Error>> {
 
 #[test]
 fn read_some_reads_and_reports_a_close() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (listener, mut conn) = stand_in()?;
     let (mut peer, _) = listener.accept()?;
     use crate::Error;
     use std::io::Write;
@@ -173,22 +141,14 @@ fn read_some_reads_and_reports_a_close() -> Result<(), Box<dyn std::error::Error
 
 #[test]
 fn read_available_never_blocks() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     assert_eq!(conn.read_available()?, 0); // nothing sent yet
     Ok(())
 }
 
 #[test]
 fn read_until_waits_until_the_deadline() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (listener, mut conn) = stand_in()?;
     let (mut peer, _) = listener.accept()?;
     use std::io::Write;
     use std::time::{Duration, Instant};
@@ -206,22 +166,14 @@ fn read_until_waits_until_the_deadline() -> Result<(), Box<dyn std::error::Error
 
 #[test]
 fn check_alive_keeps_buffered_bytes() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     conn.check_alive()?; // the server has not closed it
     Ok(())
 }
 
 #[test]
 fn io_timeout_comes_from_the_options() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, conn) = stand_in()?;
     use std::time::Duration;
     assert_eq!(conn.io_timeout(), Duration::from_secs(30));
     Ok(())
@@ -229,11 +181,7 @@ fn io_timeout_comes_from_the_options() -> Result<(), Box<dyn std::error::Error>>
 
 #[test]
 fn shutdown_closes_both_ways() -> Result<(), Box<dyn std::error::Error>> {
-    use crate::net::{ConnectOptions, Connection, ServerAddr};
-    use std::net::TcpListener;
-    let listener = TcpListener::bind("127.0.0.1:0")?; // a stand-in for gearmand
-    let server = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
-    let mut conn = Connection::connect(&server, &ConnectOptions::default())?;
+    let (_listener, mut conn) = stand_in()?;
     conn.shutdown();
     conn.queue_raw(b"version\r\n");
     assert!(conn.flush().is_err());
