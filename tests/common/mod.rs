@@ -7,7 +7,7 @@
 //!
 //! let gearmand = Gearmand::start();
 //! let reply = common::admin(&gearmand.addr(), "version");
-//! assert!(reply.starts_with("OK 1.1.20"));
+//! assert_eq!(common::assert_version_reply(&reply), common::gearmand_version());
 //! ```
 //!
 //! Every gearmand listens on 127.0.0.1 on a port of its own, keeps its log, pid file and any
@@ -15,10 +15,17 @@
 //! directory of its own, and is stopped when its [`Gearmand`] is dropped, also when the test
 //! panics. Every wait is bounded, so a bug fails the test instead of hanging it.
 //!
-//! Only std is used, so the harness adds no dependencies.
+//! The tests run against any of the tested gearmand versions (1.1.20, 1.1.22, 2.0.0; see
+//! [`Generation`]): nothing here assumes one. [`gearmand_version`] is the version of the binary
+//! the harness starts, [`server_version`] the one a running server reports.
+//!
+//! Only std is used, so the harness adds no dependencies; [`raw`] (a plain connection speaking
+//! the binary protocol through the crate's codec) is the one exception.
 
 // Each integration test binary uses a different subset of the harness.
 #![allow(dead_code)]
+
+pub mod raw;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -26,6 +33,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -642,4 +650,153 @@ pub fn queued(addr: &str, function: &str) -> u64 {
         .into_iter()
         .find(|(name, ..)| name == function)
         .map_or(0, |(_, total, running, _)| total - running)
+}
+
+/// A gearmand or libgearman version: `(major, minor, patch)`.
+pub type Version = (u32, u32, u32);
+
+/// Parses `<digits>.<digits>.<digits>` at the start of `text`, followed by nothing or by a
+/// suffix that starts with `+`, `~` or `-` (Debian's `1.1.20+ds`).
+pub fn parse_version(text: &str) -> Option<Version> {
+    let end = text.find(['+', '~', '-']).unwrap_or(text.len());
+    let (numbers, suffix) = text.split_at(end);
+    if suffix.chars().any(char::is_whitespace) {
+        return None;
+    }
+    let mut parts = numbers.split('.').map(|part| {
+        (!part.is_empty() && part.bytes().all(|byte| byte.is_ascii_digit()))
+            .then(|| part.parse::<u32>().ok())
+            .flatten()
+    });
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
+}
+
+/// Asserts that an admin `version` reply has the shape `OK <major>.<minor>.<patch>[suffix]\n`
+/// (no `\r`) and returns the version.
+#[track_caller]
+pub fn assert_version_reply(reply: &str) -> Version {
+    let version = reply
+        .strip_prefix("OK ")
+        .and_then(|rest| rest.strip_suffix('\n'))
+        .and_then(parse_version);
+    version.unwrap_or_else(|| {
+        panic!("version reply {reply:?} is not `OK <major>.<minor>.<patch>[suffix]\\n`")
+    })
+}
+
+/// Version of the gearmand binary the harness starts ([`gearmand_path`] `--version`, whose
+/// first non-empty line is `gearmand 1.1.20+ds - https://...`); asked once per test process.
+#[track_caller]
+pub fn gearmand_version() -> Version {
+    static VERSION: OnceLock<Version> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let binary = gearmand_path();
+        let output = Command::new(&binary)
+            .arg("--version")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run {} --version: {error}", binary.display()));
+        let text = lossy(&output.stdout);
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("gearmand "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(parse_version)
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} --version printed no `gearmand <major>.<minor>.<patch>` line: {text:?} \
+                     (stderr {:?})",
+                    binary.display(),
+                    lossy(&output.stderr)
+                )
+            })
+    })
+}
+
+/// The version a running server reports through the admin `version` command.
+#[track_caller]
+pub fn server_version(addr: &str) -> Version {
+    assert_version_reply(&admin(addr, "version"))
+}
+
+/// The gearmand behaviours the tests know, by version. Tests whose outcome depends on the
+/// server (or on the libgearman of the `gearman` CLI) match on this and assert each
+/// generation's behaviour; see `tests/server_versions.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Generation {
+    /// 1.1.20 (Debian 12) and 1.1.22: no wake-up for epoch jobs, functions in registration
+    /// order (most recent first) unless `--round-robin`, priorities within a function only.
+    V1_1,
+    /// 2.0.0: wakes sleepers when an epoch job comes due, round-robins functions, orders
+    /// priorities across functions.
+    V2_0,
+}
+
+impl Generation {
+    /// The generation of a tested version; panics for any other version, so that a new one
+    /// gets its behaviour checked instead of silently passing as an old one.
+    #[track_caller]
+    pub fn of(version: Version) -> Generation {
+        match version {
+            (1, 1, 20) | (1, 1, 22) => Generation::V1_1,
+            (2, 0, 0) => Generation::V2_0,
+            (major, minor, patch) => panic!(
+                "gearmand/libgearman {major}.{minor}.{patch} is not one of the tested versions \
+                 (1.1.20, 1.1.22, 2.0.0): check its behaviour on the wire and add it to \
+                 tests/common Generation::of and tests/server_versions.rs"
+            ),
+        }
+    }
+
+    /// The generation of the server at `addr`; also checks that it is the binary the harness
+    /// was told to start ([`gearmand_version`]).
+    #[track_caller]
+    pub fn of_server(addr: &str) -> Generation {
+        let reported = server_version(addr);
+        assert_eq!(
+            reported,
+            gearmand_version(),
+            "the server at {addr} reports another version than {} --version",
+            gearmand_path().display()
+        );
+        Generation::of(reported)
+    }
+}
+
+/// Version of the libgearman that the `gearman` CLI ([`gearman_cli`]) uses: the version string
+/// stored in the library `ldd` shows it loading (or in the binary itself when it is linked
+/// statically), for example `1.1.20+ds` in Debian's `libgearman.so.8`.
+#[track_caller]
+pub fn libgearman_cli_version() -> Version {
+    static VERSION: OnceLock<Version> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let cli = gearman_cli();
+        let ldd = Command::new("ldd")
+            .arg(&cli)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|error| panic!("cannot run ldd {}: {error}", cli.display()));
+        let listing = lossy(&ldd.stdout);
+        let library = listing
+            .lines()
+            .filter(|line| line.contains("libgearman.so"))
+            .find_map(|line| line.split("=>").nth(1))
+            .and_then(|target| target.split_whitespace().next())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| cli.clone());
+        let bytes = fs::read(&library)
+            .unwrap_or_else(|error| panic!("cannot read {}: {error}", library.display()));
+        bytes
+            .split(|&byte| byte == 0)
+            .filter(|string| (5..=32).contains(&string.len()))
+            .filter_map(|string| std::str::from_utf8(string).ok())
+            .find_map(parse_version)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no version string in {} (the libgearman of {}; ldd: {listing:?})",
+                    library.display(),
+                    cli.display()
+                )
+            })
+    })
 }
