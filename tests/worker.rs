@@ -15,16 +15,7 @@ use common::{admin, gearman_cli, parse_status, queued, Gearmand};
 use gearman_sync::UniqueMode;
 use gearman_sync::{Client, Error, Task, Worker};
 use gearman_sync::{ExceptionMode, GrabMode, JobError, StopReason};
-use util::{reversed, WorkerThread};
-
-fn client(addr: &str) -> Client {
-    Client::builder()
-        .servers(addr)
-        .unique_mode(UniqueMode::Random)
-        .job_timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
+use util::{reversed, test_client as client, WorkerThread};
 
 /// A worker with one ability per handler outcome; `mode` None keeps the default exception mode.
 fn outcomes_worker(addr: &str, mode: Option<ExceptionMode>) -> WorkerThread {

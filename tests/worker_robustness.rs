@@ -12,20 +12,10 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::{admin, queued, wait_until, Gearmand};
-use gearman_sync::UniqueMode;
 use gearman_sync::{Ability, ExceptionMode, StopHandle, WorkSummary};
-use gearman_sync::{Client, Error, Task, Worker};
+use gearman_sync::{Error, Task, Worker};
 use util::swallow::NoopSwallower;
-use util::WorkerThread;
-
-fn client(addr: &str) -> Client {
-    Client::builder()
-        .servers(addr)
-        .unique_mode(UniqueMode::Random)
-        .job_timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
+use util::{test_client as client, WorkerThread};
 
 /// True for gearmand 2.0.0, whose scheduler differs from 1.1.x (PROTOCOL.md section 9); an
 /// untested version fails the test (`common::Generation::of`).

@@ -15,6 +15,17 @@ use std::time::Duration;
 use gearman_sync::WorkSummary;
 use gearman_sync::{StopHandle, Worker};
 
+/// A client for the tests: random uniques (nothing coalesces by accident) and a 20 s job
+/// deadline, so a lost job fails the test instead of hanging it.
+pub fn test_client(addr: &str) -> gearman_sync::Client {
+    gearman_sync::Client::builder()
+        .servers(addr)
+        .unique_mode(gearman_sync::UniqueMode::Random)
+        .job_timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
 /// Our worker running `work()` on a thread; stopped and joined on drop.
 pub struct WorkerThread {
     stop: StopHandle,
