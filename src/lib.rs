@@ -2,7 +2,7 @@
 //!
 //! A synchronous, blocking [Gearman](http://gearman.org) client and worker for CLI tools and
 //! plain threads: no async runtime, plain `std::net` sockets, a sans-IO packet codec, and five
-//! small dependencies. Written for and tested against gearmand 1.1.20.
+//! small dependencies. Tested against gearmand 1.1.20 (Debian 12), 1.1.22 and 2.0.0.
 //!
 //! ## Which type do I use?
 //!
