@@ -65,6 +65,7 @@ pub struct Task<'a> {
     pub(crate) priority: Priority,
     pub(crate) background: bool,
     pub(crate) run_at: Option<u64>,
+    pub(crate) reducer: Option<Vec<u8>>,
     pub(crate) retries: u32,
     pub(crate) timeout: Option<Duration>,
     pub(crate) callbacks: Callbacks<'a>,
@@ -82,6 +83,10 @@ impl fmt::Debug for Task<'_> {
             .field("priority", &self.priority)
             .field("background", &self.background)
             .field("run_at", &self.run_at)
+            .field(
+                "reducer",
+                &self.reducer.as_deref().map(String::from_utf8_lossy),
+            )
             .field("retries", &self.retries)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -111,6 +116,7 @@ impl<'a> Task<'a> {
             priority: Priority::Normal,
             background: false,
             run_at: None,
+            reducer: None,
             retries: 0,
             timeout: None,
             callbacks: Callbacks::default(),
@@ -177,6 +183,31 @@ impl<'a> Task<'a> {
             .unwrap_or(0);
         self.run_at = Some(seconds);
         self.background = true;
+        self
+    }
+
+    /// Makes this a map/reduce job (`SUBMIT_REDUCE_JOB`, or `SUBMIT_REDUCE_JOB_BACKGROUND` for
+    /// a [`background`](Task::background) task): the worker that takes it gets `reducer`, the
+    /// name of the function that reduces its results, in [`Job::reducer`](crate::Job::reducer)
+    /// (when it grabs with [`GrabMode::All`](crate::GrabMode::All), as libgearman workers do).
+    /// A libgearman worker does the map/reduce itself: it runs its function as the map,
+    /// submits the output to the reducer function as a job of its own, and answers with the
+    /// aggregate (which the `gearman -w` CLI, having no aggregator, leaves empty).
+    ///
+    /// gearmand runs reduce jobs at normal priority and takes no time for them, so a reducer
+    /// together with another [`priority`](Task::priority) or with [`run_at`](Task::run_at) is
+    /// refused when the task is submitted, as is a reducer over 63 bytes or with a NUL
+    /// ([`Error::InvalidArgument`](crate::Error::InvalidArgument)). On the wire gearmand needs
+    /// an empty fourth field (the aggregator) and checks the 64-byte limit on the reducer, not
+    /// on the unique (PROTOCOL.md section 2); both are handled here.
+    ///
+    /// ```
+    /// use gearman_sync::Task;
+    /// let task = Task::new("count_words", "a b c").reducer("sum");
+    /// assert!(format!("{task:?}").contains(r#"reducer: Some("sum")"#));
+    /// ```
+    pub fn reducer(mut self, reducer: impl Into<Vec<u8>>) -> Self {
+        self.reducer = Some(reducer.into());
         self
     }
 
@@ -346,6 +377,12 @@ impl<'a> Task<'a> {
         if self.run_at.is_some() {
             return PacketType::SubmitJobEpoch;
         }
+        if self.reducer.is_some() {
+            return match self.background {
+                true => PacketType::SubmitReduceJobBackground,
+                false => PacketType::SubmitReduceJob,
+            };
+        }
         match (self.background, self.priority) {
             (false, Priority::High) => PacketType::SubmitJobHigh,
             (false, Priority::Normal) => PacketType::SubmitJob,
@@ -378,6 +415,14 @@ mod tests {
         assert_eq!(
             Task::new("f", "").priority(Priority::High).submit_type(),
             PacketType::SubmitJobHigh
+        );
+        assert_eq!(
+            Task::new("f", "").reducer("r").submit_type(),
+            PacketType::SubmitReduceJob
+        );
+        assert_eq!(
+            Task::new("f", "").reducer("r").background().submit_type(),
+            PacketType::SubmitReduceJobBackground
         );
     }
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{Entry, TaskOutcome, TaskSet};
 use crate::client::task::Task;
-use crate::error::{Error, Result};
+use crate::error::{ArgumentError, Error, Result};
 
 impl<'a> TaskSet<'_, 'a> {
     /// Checks `task`, fills in its unique, and adds it (not yet sent); returns its id.
@@ -21,6 +21,9 @@ impl<'a> TaskSet<'_, 'a> {
                 .unwrap_or_default(),
         };
         crate::protocol::validate::unique(&unique)?;
+        if let Some(reducer) = &task.reducer {
+            check_reducer(&task, reducer)?;
+        }
         let id = self.tables.router.push(task.background);
         self.entries.push(Entry {
             task,
@@ -48,8 +51,13 @@ impl<'a> TaskSet<'_, 'a> {
         };
         let task = &entry.task;
         let kind = task.submit_type();
-        let queued = match task.run_at {
-            Some(at) => {
+        let queued = match (task.run_at, &task.reducer) {
+            // gearmand's parser needs the 4th delimited field (the aggregator), empty.
+            (_, Some(reducer)) => conn.queue_request(
+                kind,
+                &[&entry.function, &entry.unique, reducer, b"", &task.workload],
+            ),
+            (Some(at), None) => {
                 let epoch = at.to_string();
                 conn.queue_request(
                     kind,
@@ -61,7 +69,9 @@ impl<'a> TaskSet<'_, 'a> {
                     ],
                 )
             }
-            None => conn.queue_request(kind, &[&entry.function, &entry.unique, &task.workload]),
+            (None, None) => {
+                conn.queue_request(kind, &[&entry.function, &entry.unique, &task.workload])
+            }
         };
         match queued {
             Ok(()) => {
@@ -146,4 +156,25 @@ impl<'a> TaskSet<'_, 'a> {
             self.finish(id, TaskOutcome::Failed(error));
         }
     }
+}
+
+/// A reduce job's reducer is checked (at most 63 bytes, no NUL), and its task must be at
+/// normal priority and not scheduled: gearmand has no other kind of reduce submission.
+fn check_reducer(task: &Task<'_>, reducer: &[u8]) -> Result<()> {
+    crate::protocol::validate::reducer(reducer)?;
+    if task.priority != crate::Priority::Normal {
+        return Err(ArgumentError::OutOfRange {
+            field: "priority",
+            reason: "reduce jobs run at normal priority",
+        }
+        .into());
+    }
+    if task.run_at.is_some() {
+        return Err(ArgumentError::OutOfRange {
+            field: "run_at",
+            reason: "a reduce job cannot be scheduled",
+        }
+        .into());
+    }
+    Ok(())
 }
