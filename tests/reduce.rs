@@ -13,11 +13,11 @@ use common::{queued, wait_until, Gearmand};
 use gearman_sync::{ArgumentError, Error, GrabMode, Priority, Task, Worker};
 use util::{reversed, test_client, CliWorker, WorkerThread};
 
+/// The reducer of each job a worker ran, in order.
+type SeenReducers = Arc<Mutex<Vec<Option<Vec<u8>>>>>;
+
 /// A worker for `count` that records the reducer of each job it runs.
-fn recording_worker(
-    addr: &str,
-    grab: GrabMode,
-) -> (WorkerThread, Arc<Mutex<Vec<Option<Vec<u8>>>>>) {
+fn recording_worker(addr: &str, grab: GrabMode) -> (WorkerThread, SeenReducers) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     let mut worker = Worker::builder()
