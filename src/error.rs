@@ -300,6 +300,14 @@ pub enum Error {
         /// The exception payload.
         data: Vec<u8>,
     },
+    /// A payload did not encode to, or decode from, JSON (feature `json`).
+    #[error("JSON payload of {function}: {message}")]
+    Json {
+        /// The function the payload was for.
+        function: String,
+        /// What serde said.
+        message: String,
+    },
     /// A deadline passed before the operation finished.
     #[error("timed out after {timeout:?} waiting for {waiting_for}")]
     Timeout {

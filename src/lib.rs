@@ -99,6 +99,8 @@
 mod admin;
 mod client;
 mod error;
+#[cfg(feature = "json")]
+mod json;
 mod net;
 pub mod protocol;
 mod settings;
