@@ -106,7 +106,7 @@ pub mod protocol;
 mod settings;
 mod worker;
 
-pub use admin::{Admin, AdminBuilder, DEFAULT_ADMIN_TIMEOUT};
+pub use admin::{Admin, AdminBuilder, ServerAnswer, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{
     Client, ClientBuilder, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
     UniqueJobStatus, UniqueMode, WaitSummary, Workload, DEFAULT_JOB_TIMEOUT,

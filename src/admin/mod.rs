@@ -1,13 +1,20 @@
-//! The admin client: gearmand's text protocol (`status`, `workers`, `cancel job` ...) over one
-//! server connection, with typed results and a deadline on every call.
+//! The admin client: gearmand's text protocol (`status`, `workers`, `cancel job` ...) with
+//! typed results and a deadline on every call, over one connection per configured server.
+//!
+//! This file holds [`Admin`], its builder and the single-server calls; `all.rs` the calls that
+//! ask every server at once ([`ServerAnswer`], the `_all` methods and the totals).
 //!
 //! gearmand 1.1.20 has no `shutdown` command (it was removed in 1.1.15): stop the server with
 //! SIGTERM (immediate) or SIGUSR1 (graceful) instead.
 
+mod all;
+
+pub use all::ServerAnswer;
+
 use std::time::Duration;
 
 use crate::error::{Error, Result, Waiting};
-use crate::net::{Backoff, Connection, Deadline, Link, ServerAddr, ToServers};
+use crate::net::{Backoff, ConnectOptions, Connection, Deadline, Link, ServerAddr, ToServers};
 use crate::protocol::admin::{
     AdminCommand, AdminParser, AdminReply, FunctionPriorityStatus, FunctionStatus, JobInfo,
     MaxQueue, WorkerInfo,
@@ -17,10 +24,19 @@ use crate::settings::{settings_setters, Settings, SettingsBuilder};
 /// Default deadline of an admin call.
 pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// An admin connection to one gearmand (gearman-ruby's `Server`, `gearadmin`).
+/// Admin connections to gearmand servers (gearman-ruby's `Server`, `gearadmin`), one per
+/// configured server.
 ///
-/// The connection opens on first use. After a timeout or a malformed reply it is closed, since
+/// Each connection opens on first use. After a timeout or a malformed reply it is closed, since
 /// later replies could be out of step, and reopened by the next call.
+///
+/// The plain calls ([`status`](Admin::status), [`workers`](Admin::workers) ...) ask the
+/// **first** server of the list, as they always did; the `_all` calls
+/// ([`status_all`](Admin::status_all), [`workers_all`](Admin::workers_all) ...) ask every
+/// server at once and answer per server, a failed server's error beside the others' answers
+/// (see [`ServerAnswer`]). [`Admin::total_status`] sums `status` over the servers. The
+/// servers are asked in parallel, so a dead or silent one costs its own connect timeout or
+/// request deadline, not the others'.
 ///
 /// ```no_run
 /// use gearman_sync::Admin;
@@ -33,9 +49,34 @@ pub const DEFAULT_ADMIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// }
 /// # Ok::<(), gearman_sync::Error>(())
 /// ```
+///
+/// Over a list, one line per server and function, the totals, and the servers that failed:
+///
+/// ```no_run
+/// use gearman_sync::Admin;
+/// let mut admin = Admin::new("gm1,gm2,gm3")?;
+/// let answers = admin.status_all();
+/// for answer in &answers {
+///     match &answer.result {
+///         Ok(functions) => {
+///             for f in functions {
+///                 println!("{}\t{}\t{}\t{}", answer.server, f.name, f.total, f.available_workers);
+///             }
+///         }
+///         Err(error) => eprintln!("{} failed: {error}", answer.server),
+///     }
+/// }
+/// for f in Admin::total_status(&answers) {
+///     println!("TOTAL\t{}\t{}\t{}", f.name, f.total, f.available_workers);
+/// }
+/// # Ok::<(), gearman_sync::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Admin {
-    link: Link,
+    /// The first server's link: the one the plain calls use.
+    first: Link,
+    /// The other servers' links, in the order of the list.
+    others: Vec<Link>,
     settings: Settings,
     parser: AdminParser,
     timeout: Duration,
@@ -94,8 +135,8 @@ impl AdminBuilder {
         self
     }
 
-    /// Checks the settings and builds the admin client (it talks to the first server; no
-    /// connection is opened yet).
+    /// Checks the settings and builds the admin client: one link per server, no connection
+    /// opened yet.
     ///
     /// ```
     /// use gearman_sync::{Admin, Error};
@@ -103,13 +144,14 @@ impl AdminBuilder {
     /// ```
     pub fn build(self) -> Result<Admin> {
         let settings = self.core.build()?;
-        let server = settings
-            .servers
-            .first()
-            .cloned()
+        let mut links = settings.servers.iter().cloned().map(Link::new);
+        let first = links
+            .next()
             .ok_or_else(|| Error::NoJobServers(Vec::new()))?;
+        let others = links.collect();
         Ok(Admin {
-            link: Link::new(server),
+            first,
+            others,
             settings,
             parser: self.parser,
             timeout: self.timeout,
@@ -118,12 +160,14 @@ impl AdminBuilder {
 }
 
 impl Admin {
-    /// An admin client for one server (`host[:port]`; the first entry of a list is used).
+    /// An admin client for a server or a list of them (`"host[:port],..."`, as for
+    /// [`Client::new`](crate::Client::new)).
     ///
     /// ```
     /// use gearman_sync::Admin;
-    /// let admin = Admin::new("gm1:4731")?;
+    /// let admin = Admin::new("gm1:4731,gm2")?;
     /// assert_eq!(admin.server().port(), 4731);
+    /// assert_eq!(admin.settings().servers().len(), 2);
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn new<S: ToServers + ?Sized>(server: &S) -> Result<Admin> {
@@ -169,68 +213,80 @@ impl Admin {
         self.timeout
     }
 
-    /// The server this client talks to.
+    /// The first server: the one the plain (not `_all`) calls talk to.
+    ///
+    /// ```
+    /// use gearman_sync::Admin;
+    /// assert_eq!(Admin::new("gm1,gm2")?.server().to_string(), "gm1:4730");
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
     pub fn server(&self) -> &ServerAddr {
-        self.link.addr()
+        self.first.addr()
     }
 
-    /// `status`: every function with queued + running jobs, running jobs and workers.
+    /// `status` on the first server: every function with queued + running jobs, running jobs
+    /// and workers (see [`status_all`](Admin::status_all) for every server).
     pub fn status(&mut self) -> Result<Vec<FunctionStatus>> {
         match self.command(&AdminCommand::Status)? {
             AdminReply::Status(functions) => Ok(functions),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `prioritystatus`: queued (not running) jobs per priority for every function.
+    /// `prioritystatus` on the first server: queued (not running) jobs per priority for every
+    /// function.
     pub fn priority_status(&mut self) -> Result<Vec<FunctionPriorityStatus>> {
         match self.command(&AdminCommand::PriorityStatus)? {
             AdminReply::PriorityStatus(functions) => Ok(functions),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `workers`: every connection with its client ID and registered functions.
+    /// `workers` on the first server: every connection with its client ID and registered functions.
     pub fn workers(&mut self) -> Result<Vec<WorkerInfo>> {
         match self.command(&AdminCommand::Workers)? {
             AdminReply::Workers(workers) => Ok(workers),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `show jobs`: every job with its retry count and flags.
+    /// `show jobs` on the first server: every job with its retry count and flags.
     pub fn show_jobs(&mut self) -> Result<Vec<JobInfo>> {
         match self.command(&AdminCommand::ShowJobs)? {
             AdminReply::Jobs(jobs) => Ok(jobs),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `show unique jobs`: the unique of every job (empty for jobs without one).
+    /// `show unique jobs` on the first server: the unique of every job (empty for jobs without
+    /// one).
     pub fn show_unique_jobs(&mut self) -> Result<Vec<String>> {
         match self.command(&AdminCommand::ShowUniqueJobs)? {
             AdminReply::UniqueJobs(uniques) => Ok(uniques),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `cancel job HANDLE`: waiting clients get `WORK_FAIL`; a running job keeps running.
+    /// `cancel job HANDLE` on the first server (see
+    /// [`cancel_job_handle`](Admin::cancel_job_handle) for the server that issued it): waiting
+    /// clients get `WORK_FAIL`; a running job keeps running.
     /// An unknown handle is [`Error::Admin`] with code `UNKNOWN_JOB`.
     pub fn cancel_job(&mut self, handle: impl AsRef<[u8]>) -> Result<()> {
         self.expect_ok(&AdminCommand::CancelJob(handle.as_ref().to_vec()))
     }
 
-    /// `create function NAME`.
+    /// `create function NAME` on the first server.
     pub fn create_function(&mut self, name: impl AsRef<[u8]>) -> Result<()> {
         self.expect_ok(&AdminCommand::CreateFunction(name.as_ref().to_vec()))
     }
 
-    /// `drop function NAME`: refused while workers are registered or jobs run.
+    /// `drop function NAME` on the first server: refused while workers are registered or jobs run.
     pub fn drop_function(&mut self, name: impl AsRef<[u8]>) -> Result<()> {
         self.expect_ok(&AdminCommand::DropFunction(name.as_ref().to_vec()))
     }
 
-    /// `maxqueue FUNCTION ...`: limits the function's queue (values <= 0 mean unlimited).
+    /// `maxqueue FUNCTION ...` on the first server: limits the function's queue (values <= 0
+    /// mean unlimited).
     pub fn max_queue(&mut self, function: impl AsRef<[u8]>, limit: MaxQueue) -> Result<()> {
         self.expect_ok(&AdminCommand::MaxQueue {
             function: function.as_ref().to_vec(),
@@ -238,80 +294,105 @@ impl Admin {
         })
     }
 
-    /// `getpid`: the server's process ID.
+    /// `getpid` on the first server: its process ID.
     pub fn getpid(&mut self) -> Result<u32> {
         match self.command(&AdminCommand::GetPid)? {
             AdminReply::Pid(pid) => Ok(pid),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `verbose`: the server's log level name.
+    /// `verbose` on the first server: its log level name.
     pub fn verbose(&mut self) -> Result<String> {
         match self.command(&AdminCommand::Verbose)? {
             AdminReply::Verbose(level) => Ok(level),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// `version`: the server's version string, e.g. `1.1.20+ds`.
+    /// `version` on the first server: its version string, e.g. `1.1.20+ds`.
     pub fn version(&mut self) -> Result<String> {
         match self.command(&AdminCommand::Version)? {
             AdminReply::Version(version) => Ok(version),
-            other => Err(self.unexpected(other)),
-        }
-    }
-
-    /// A reply of the wrong shape (the parser is told the command, so this means a bug).
-    fn unexpected(&self, reply: AdminReply) -> Error {
-        let mut line = format!("{reply:?}");
-        line.truncate(200);
-        Error::Protocol {
-            server: self.link.addr().to_string(),
-            source: crate::ProtocolError::MalformedAdminReply {
-                reason: "reply does not match the command",
-                line,
-            },
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
     fn expect_ok(&mut self, command: &AdminCommand) -> Result<()> {
         match self.command(command)? {
             AdminReply::Ok => Ok(()),
-            other => Err(self.unexpected(other)),
+            other => Err(unexpected(self.server(), other)),
         }
     }
 
-    /// Sends any admin command and returns its typed reply; an `ERR` reply is
-    /// [`Error::Admin`].
+    /// Sends any admin command to the first server and returns its typed reply; an `ERR` reply
+    /// is [`Error::Admin`] (see [`command_all`](Admin::command_all) for every server).
     pub fn command(&mut self, command: &AdminCommand) -> Result<AdminReply> {
         let mut line = Vec::new();
         command.encode(&mut line)?;
-        let result = self.round_trip(command, &line);
+        let call = self.call();
+        call.run(&mut self.first, command, &line)
+    }
+
+    /// What one exchange needs besides the link (shared by the per-server threads).
+    fn call(&self) -> Call {
+        Call {
+            connect: self.settings.connect.clone(),
+            parser: self.parser,
+            timeout: self.timeout,
+        }
+    }
+}
+
+/// A reply of the wrong shape (the parser is told the command, so this means a bug).
+fn unexpected(server: &ServerAddr, reply: AdminReply) -> Error {
+    let mut line = format!("{reply:?}");
+    line.truncate(200);
+    Error::Protocol {
+        server: server.to_string(),
+        source: crate::ProtocolError::MalformedAdminReply {
+            reason: "reply does not match the command",
+            line,
+        },
+    }
+}
+
+/// The settings of one admin exchange on any link.
+#[derive(Debug, Clone)]
+struct Call {
+    connect: ConnectOptions,
+    parser: AdminParser,
+    timeout: Duration,
+}
+
+impl Call {
+    /// Sends `line` (the encoded `command`) on `link`, connecting first if needed, and reads
+    /// the reply within the deadline. After any failure but an `ERR` reply the connection is
+    /// closed (later replies could be out of step) and reopened by the next call.
+    fn run(&self, link: &mut Link, command: &AdminCommand, line: &[u8]) -> Result<AdminReply> {
+        let result = self.round_trip(link, command, line);
         if let Err(error) = &result {
-            if !matches!(error, Error::Admin { .. }) && self.link.is_open() {
-                log::debug!(
-                    "admin connection to {} closed after: {error}",
-                    self.link.addr()
-                );
-                self.link.close();
+            if !matches!(error, Error::Admin { .. }) && link.is_open() {
+                log::debug!("admin connection to {} closed after: {error}", link.addr());
+                link.close();
             }
         }
         result
     }
 
-    fn round_trip(&mut self, command: &AdminCommand, line: &[u8]) -> Result<AdminReply> {
+    fn round_trip(
+        &self,
+        link: &mut Link,
+        command: &AdminCommand,
+        line: &[u8],
+    ) -> Result<AdminReply> {
         let deadline = Deadline::after(self.timeout, Waiting::AdminReply);
-        if !self.link.is_open() {
-            self.link.attach(Connection::connect(
-                self.link.addr(),
-                &self.settings.connect,
-            )?);
+        if !link.is_open() {
+            link.attach(Connection::connect(link.addr(), &self.connect)?);
         }
-        let Some(conn) = self.link.conn_mut() else {
-            return Err(Error::ConnectionClosed {
-                server: self.link.addr().to_string(),
-            });
+        let server = link.addr().to_string();
+        let Some(conn) = link.conn_mut() else {
+            return Err(Error::ConnectionClosed { server });
         };
         conn.queue_raw(line);
         conn.flush()?;
