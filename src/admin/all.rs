@@ -9,7 +9,7 @@ use std::io;
 use std::sync::Arc;
 use std::thread;
 
-use super::{unexpected, Admin};
+use super::{pick, unexpected, Admin, Pick};
 use crate::error::{Error, Result};
 use crate::net::{JobHandle, Link, ServerAddr};
 use crate::protocol::admin::{
@@ -54,9 +54,6 @@ impl<T> ServerAnswer<T> {
     }
 }
 
-/// Takes the wanted shape out of a reply, or gives the reply back.
-type Pick<T> = fn(AdminReply) -> std::result::Result<T, AdminReply>;
-
 impl Admin {
     /// `status` on every server: per server, every function with queued + running jobs,
     /// running jobs and workers. Sum them with [`Admin::total_status`].
@@ -78,10 +75,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn status_all(&mut self) -> Vec<ServerAnswer<Vec<FunctionStatus>>> {
-        self.ask_all(&AdminCommand::Status, |reply| match reply {
-            AdminReply::Status(functions) => Ok(functions),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::Status, pick::status)
     }
 
     /// `prioritystatus` on every server: per server, queued (not running) jobs per priority.
@@ -94,10 +88,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn priority_status_all(&mut self) -> Vec<ServerAnswer<Vec<FunctionPriorityStatus>>> {
-        self.ask_all(&AdminCommand::PriorityStatus, |reply| match reply {
-            AdminReply::PriorityStatus(functions) => Ok(functions),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::PriorityStatus, pick::priority_status)
     }
 
     /// `workers` on every server: per server, every connection with its client ID and
@@ -110,10 +101,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn workers_all(&mut self) -> Vec<ServerAnswer<Vec<WorkerInfo>>> {
-        self.ask_all(&AdminCommand::Workers, |reply| match reply {
-            AdminReply::Workers(workers) => Ok(workers),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::Workers, pick::workers)
     }
 
     /// `show jobs` on every server: per server, every job with its retry count and flags.
@@ -125,10 +113,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn show_jobs_all(&mut self) -> Vec<ServerAnswer<Vec<JobInfo>>> {
-        self.ask_all(&AdminCommand::ShowJobs, |reply| match reply {
-            AdminReply::Jobs(jobs) => Ok(jobs),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::ShowJobs, pick::show_jobs)
     }
 
     /// `show unique jobs` on every server: per server, the unique of every job (empty for jobs
@@ -141,10 +126,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn show_unique_jobs_all(&mut self) -> Vec<ServerAnswer<Vec<String>>> {
-        self.ask_all(&AdminCommand::ShowUniqueJobs, |reply| match reply {
-            AdminReply::UniqueJobs(uniques) => Ok(uniques),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::ShowUniqueJobs, pick::show_unique_jobs)
     }
 
     /// `getpid` on every server: each server's process ID.
@@ -156,10 +138,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn getpid_all(&mut self) -> Vec<ServerAnswer<u32>> {
-        self.ask_all(&AdminCommand::GetPid, |reply| match reply {
-            AdminReply::Pid(pid) => Ok(pid),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::GetPid, pick::getpid)
     }
 
     /// `verbose` on every server: each server's log level name.
@@ -171,10 +150,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn verbose_all(&mut self) -> Vec<ServerAnswer<String>> {
-        self.ask_all(&AdminCommand::Verbose, |reply| match reply {
-            AdminReply::Verbose(level) => Ok(level),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::Verbose, pick::verbose)
     }
 
     /// `version` on every server: each server's version string, e.g. `1.1.20+ds`.
@@ -186,10 +162,7 @@ impl Admin {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn version_all(&mut self) -> Vec<ServerAnswer<String>> {
-        self.ask_all(&AdminCommand::Version, |reply| match reply {
-            AdminReply::Version(version) => Ok(version),
-            other => Err(other),
-        })
+        self.ask_all(&AdminCommand::Version, pick::version)
     }
 
     /// `create function NAME` on every server. A bad name is refused before anything is sent

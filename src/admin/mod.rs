@@ -227,44 +227,29 @@ impl Admin {
     /// `status` on the first server: every function with queued + running jobs, running jobs
     /// and workers (see [`status_all`](Admin::status_all) for every server).
     pub fn status(&mut self) -> Result<Vec<FunctionStatus>> {
-        match self.command(&AdminCommand::Status)? {
-            AdminReply::Status(functions) => Ok(functions),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::Status, pick::status)
     }
 
     /// `prioritystatus` on the first server: queued (not running) jobs per priority for every
     /// function.
     pub fn priority_status(&mut self) -> Result<Vec<FunctionPriorityStatus>> {
-        match self.command(&AdminCommand::PriorityStatus)? {
-            AdminReply::PriorityStatus(functions) => Ok(functions),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::PriorityStatus, pick::priority_status)
     }
 
     /// `workers` on the first server: every connection with its client ID and registered functions.
     pub fn workers(&mut self) -> Result<Vec<WorkerInfo>> {
-        match self.command(&AdminCommand::Workers)? {
-            AdminReply::Workers(workers) => Ok(workers),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::Workers, pick::workers)
     }
 
     /// `show jobs` on the first server: every job with its retry count and flags.
     pub fn show_jobs(&mut self) -> Result<Vec<JobInfo>> {
-        match self.command(&AdminCommand::ShowJobs)? {
-            AdminReply::Jobs(jobs) => Ok(jobs),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::ShowJobs, pick::show_jobs)
     }
 
     /// `show unique jobs` on the first server: the unique of every job (empty for jobs without
     /// one).
     pub fn show_unique_jobs(&mut self) -> Result<Vec<String>> {
-        match self.command(&AdminCommand::ShowUniqueJobs)? {
-            AdminReply::UniqueJobs(uniques) => Ok(uniques),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::ShowUniqueJobs, pick::show_unique_jobs)
     }
 
     /// `cancel job HANDLE` on the first server (see
@@ -296,26 +281,23 @@ impl Admin {
 
     /// `getpid` on the first server: its process ID.
     pub fn getpid(&mut self) -> Result<u32> {
-        match self.command(&AdminCommand::GetPid)? {
-            AdminReply::Pid(pid) => Ok(pid),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::GetPid, pick::getpid)
     }
 
     /// `verbose` on the first server: its log level name.
     pub fn verbose(&mut self) -> Result<String> {
-        match self.command(&AdminCommand::Verbose)? {
-            AdminReply::Verbose(level) => Ok(level),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::Verbose, pick::verbose)
     }
 
     /// `version` on the first server: its version string, e.g. `1.1.20+ds`.
     pub fn version(&mut self) -> Result<String> {
-        match self.command(&AdminCommand::Version)? {
-            AdminReply::Version(version) => Ok(version),
-            other => Err(unexpected(self.server(), other)),
-        }
+        self.ask(&AdminCommand::Version, pick::version)
+    }
+
+    /// Sends `command` to the first server and takes the reply's expected shape out of it.
+    fn ask<T>(&mut self, command: &AdminCommand, pick: Pick<T>) -> Result<T> {
+        let reply = self.command(command)?;
+        pick(reply).map_err(|other| unexpected(self.server(), other))
     }
 
     fn expect_ok(&mut self, command: &AdminCommand) -> Result<()> {
@@ -400,6 +382,75 @@ impl Call {
         match conn.recv_text(&deadline, |buf| parser.parse(command, buf))? {
             AdminReply::Err { code, message } => Err(Error::Admin { code, message }),
             reply => Ok(reply),
+        }
+    }
+}
+
+/// Takes the wanted shape out of a reply, or gives the reply back.
+type Pick<T> = fn(AdminReply) -> std::result::Result<T, AdminReply>;
+
+/// The expected reply shape of each command, for the first-server calls and the `_all` calls
+/// alike.
+mod pick {
+    use crate::protocol::admin::{
+        AdminReply, FunctionPriorityStatus, FunctionStatus, JobInfo, WorkerInfo,
+    };
+
+    pub(super) fn status(reply: AdminReply) -> Result<Vec<FunctionStatus>, AdminReply> {
+        match reply {
+            AdminReply::Status(functions) => Ok(functions),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn priority_status(
+        reply: AdminReply,
+    ) -> Result<Vec<FunctionPriorityStatus>, AdminReply> {
+        match reply {
+            AdminReply::PriorityStatus(functions) => Ok(functions),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn workers(reply: AdminReply) -> Result<Vec<WorkerInfo>, AdminReply> {
+        match reply {
+            AdminReply::Workers(workers) => Ok(workers),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn show_jobs(reply: AdminReply) -> Result<Vec<JobInfo>, AdminReply> {
+        match reply {
+            AdminReply::Jobs(jobs) => Ok(jobs),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn show_unique_jobs(reply: AdminReply) -> Result<Vec<String>, AdminReply> {
+        match reply {
+            AdminReply::UniqueJobs(uniques) => Ok(uniques),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn getpid(reply: AdminReply) -> Result<u32, AdminReply> {
+        match reply {
+            AdminReply::Pid(pid) => Ok(pid),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn verbose(reply: AdminReply) -> Result<String, AdminReply> {
+        match reply {
+            AdminReply::Verbose(level) => Ok(level),
+            other => Err(other),
+        }
+    }
+
+    pub(super) fn version(reply: AdminReply) -> Result<String, AdminReply> {
+        match reply {
+            AdminReply::Version(version) => Ok(version),
+            other => Err(other),
         }
     }
 }
