@@ -108,9 +108,9 @@ mod worker;
 
 pub use admin::{Admin, AdminBuilder, ServerAnswer, DEFAULT_ADMIN_TIMEOUT};
 pub use client::{
-    Client, ClientBuilder, JobStatus, Priority, Task, TaskId, TaskOutcome, TaskSet,
-    UniqueJobStatus, UniqueMode, WaitSummary, Workload, DEFAULT_JOB_TIMEOUT,
-    DEFAULT_REQUEST_TIMEOUT,
+    Client, ClientBuilder, Finished, JobStatus, PooledClient, Priority, Progress, SharedClient,
+    Task, TaskId, TaskOutcome, TaskSet, UniqueJobStatus, UniqueMode, WaitSummary, Workload,
+    DEFAULT_JOB_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
 };
 pub use error::{Error, Result, ServerErrorCode, ServerFailure, Waiting};
 pub use net::{

@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
+use super::shared::{SharedClient, DEFAULT_MAX_IDLE};
 use super::{Client, UniqueMode, DEFAULT_JOB_TIMEOUT, DEFAULT_REQUEST_TIMEOUT};
 use crate::error::Result;
-use crate::net::{Backoff, ConnectionPool, PoolOptions, Routing};
-use crate::settings::{settings_setters, SettingsBuilder};
+use crate::net::{Backoff, ConnectionPool, PoolOptions, Routing, SharedPoolState};
+use crate::settings::{settings_setters, Settings, SettingsBuilder};
 
 /// What only a client has.
 #[derive(Debug, Clone)]
@@ -17,6 +18,34 @@ pub(crate) struct ClientOptions {
     pub(crate) unique_mode: UniqueMode,
     pub(crate) routing: Routing,
     pub(crate) exceptions: bool,
+    /// Idle pooled clients a [`SharedClient`] keeps (so idle connections per server).
+    pub(crate) max_idle: usize,
+}
+
+/// Everything a client is made of, checked once: a [`SharedClient`] makes its pooled clients
+/// from it.
+#[derive(Debug, Clone)]
+pub(crate) struct Blueprint {
+    pub(crate) settings: Settings,
+    pub(crate) options: ClientOptions,
+    pub(crate) pool: PoolOptions,
+}
+
+impl Blueprint {
+    /// A new client with no connection; its pool shares `shared` when given.
+    pub(crate) fn client(&self, shared: Option<&SharedPoolState>) -> Client {
+        let servers = self.settings.servers.clone();
+        let pool = match shared {
+            Some(shared) => ConnectionPool::with_shared(servers, self.pool.clone(), shared),
+            None => ConnectionPool::new(servers, self.pool.clone()),
+        };
+        Client {
+            pool,
+            settings: self.settings.clone(),
+            options: self.options.clone(),
+            spare_tables: None,
+        }
+    }
 }
 
 /// Builds a [`Client`] with non-default settings. The settings it shares with
@@ -55,6 +84,7 @@ impl Default for ClientBuilder {
                 unique_mode: UniqueMode::None,
                 routing: Routing::RoundRobin,
                 exceptions: true,
+                max_idle: DEFAULT_MAX_IDLE,
             },
         }
     }
@@ -153,6 +183,35 @@ impl ClientBuilder {
         self
     }
 
+    /// How many idle connections per server a [`SharedClient`] keeps for reuse (default 16);
+    /// more are closed when their call ends. Calls in flight are not limited: each holds its
+    /// own connection. No effect on a plain [`Client`].
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("gm1").max_idle_connections(4).build_shared()?;
+    /// assert_eq!(client.max_idle_connections(), 4);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn max_idle_connections(mut self, count: usize) -> Self {
+        self.options.max_idle = count;
+        self
+    }
+
+    /// Checks the settings and builds a client for many threads at once (see
+    /// [`SharedClient`]); no connection is opened yet. Fails as [`build`](ClientBuilder::build).
+    ///
+    /// ```
+    /// use gearman_sync::Client;
+    /// let client = Client::builder().servers("gm1,gm2").build_shared()?;
+    /// let for_a_thread = client.clone();
+    /// assert_eq!(for_a_thread.settings().servers().len(), 2);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn build_shared(self) -> Result<SharedClient> {
+        Ok(SharedClient::from_blueprint(self.blueprint()?))
+    }
+
     /// Checks the settings and builds the client (no connection is opened yet).
     ///
     /// Fails with [`Error::Address`](crate::Error::Address) for a bad server address and
@@ -166,6 +225,10 @@ impl ClientBuilder {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn build(self) -> Result<Client> {
+        Ok(self.blueprint()?.client(None))
+    }
+
+    fn blueprint(self) -> Result<Blueprint> {
         let settings = self.core.build()?;
         let options = self.options;
         let pool = PoolOptions {
@@ -179,11 +242,10 @@ impl ClientBuilder {
                 false => Vec::new(),
             },
         };
-        Ok(Client {
-            pool: ConnectionPool::new(settings.servers.clone(), pool),
+        Ok(Blueprint {
             settings,
             options,
-            spare_tables: None,
+            pool,
         })
     }
 }

@@ -4,6 +4,7 @@
 mod builder;
 mod job;
 mod router;
+mod shared;
 mod task;
 mod task_set;
 mod unique;
@@ -14,8 +15,9 @@ use std::time::{Duration, SystemTime};
 pub use builder::ClientBuilder;
 use builder::ClientOptions;
 pub use job::{JobStatus, UniqueJobStatus};
+pub use shared::{PooledClient, SharedClient};
 pub use task::{Priority, Task};
-pub use task_set::{TaskId, TaskOutcome, TaskSet, WaitSummary};
+pub use task_set::{Finished, Progress, TaskId, TaskOutcome, TaskSet, WaitSummary};
 pub use unique::UniqueMode;
 pub use workload::Workload;
 

@@ -3,8 +3,10 @@
 //! last error. Client pools, worker sessions and the admin client all keep their servers in
 //! these, so health and backoff are written once.
 
+use std::sync::Arc;
 use std::time::Instant;
 
+use super::health::ServerHealth;
 use super::{Backoff, Connection, ServerAddr};
 use crate::error::{Error, ServerFailure};
 
@@ -15,23 +17,24 @@ pub(crate) struct Link {
     conn: Option<Connection>,
     /// Counts connections opened, so a user of an older one can tell it was replaced.
     generation: u64,
-    /// Failures since the server last proved healthy.
-    failures: u32,
-    /// No reconnect before this instant (while disconnected after a failure).
-    retry_at: Option<Instant>,
-    last_error: Option<Error>,
+    /// Failures, backoff and last error: this link's own, or shared with the other links to
+    /// the same server of a [`SharedClient`](crate::SharedClient).
+    health: Arc<ServerHealth>,
 }
 
 impl Link {
     /// A link to `addr`, not connected yet.
     pub(crate) fn new(addr: ServerAddr) -> Link {
+        Link::with_health(addr, ServerHealth::private())
+    }
+
+    /// A link to `addr` whose health is `health` (shared with other links to it).
+    pub(crate) fn with_health(addr: ServerAddr, health: Arc<ServerHealth>) -> Link {
         Link {
             addr,
             conn: None,
             generation: 0,
-            failures: 0,
-            retry_at: None,
-            last_error: None,
+            health,
         }
     }
 
@@ -63,12 +66,15 @@ impl Link {
 
     /// When a closed link may be connected again (`None`: now, or it is open).
     pub(crate) fn retry_at(&self) -> Option<Instant> {
-        self.retry_at.filter(|_| self.conn.is_none())
+        match self.conn {
+            Some(_) => None,
+            None => self.health.retry_at(),
+        }
     }
 
     /// True when closed and its backoff has passed (or it never failed).
     pub(crate) fn reconnect_due(&self, now: Instant) -> bool {
-        self.conn.is_none() && self.retry_at.map_or(true, |at| at <= now)
+        self.conn.is_none() && self.health.retry_at().map_or(true, |at| at <= now)
     }
 
     /// Takes a freshly opened connection into use. The failure count stays until the server
@@ -79,14 +85,13 @@ impl Link {
             old.shutdown();
         }
         self.generation += 1;
-        self.retry_at = None;
+        self.health.connected();
     }
 
     /// The server answered on this link: its backoff starts over.
     pub(crate) fn mark_healthy(&mut self) {
-        if self.failures > 0 {
+        if self.health.mark_healthy() {
             log::info!("{} is reachable again", self.addr);
-            self.failures = 0;
         }
     }
 
@@ -94,11 +99,9 @@ impl Link {
     /// the delay before the next attempt.
     pub(crate) fn fail(&mut self, error: &Error, backoff: &Backoff) -> std::time::Duration {
         self.close();
-        self.failures = self.failures.saturating_add(1);
-        self.last_error = Some(error.clone());
-        let delay = backoff.delay(self.failures);
-        self.retry_at = Some(Instant::now() + delay);
-        if self.failures == 1 {
+        let failure = self.health.fail(error, backoff, Instant::now());
+        let delay = failure.delay;
+        if failure.count == 1 && failure.counted {
             log::warn!("lost {}: {error}; retrying in {delay:?}", self.addr);
         } else {
             log::debug!("cannot reach {}: {error}; retrying in {delay:?}", self.addr);
@@ -126,7 +129,7 @@ impl Link {
 
     /// This server with its last error, for [`Error::NoJobServers`].
     pub(crate) fn failure(&self) -> ServerFailure {
-        ServerFailure::new(self.addr.to_string(), self.last_error.clone())
+        ServerFailure::new(self.addr.to_string(), self.health.last_error())
     }
 }
 

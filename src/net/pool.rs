@@ -1,10 +1,13 @@
 //! The server list as a round-robin pool of health-checked connections.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::address::ServerAddr;
 use super::backoff::Backoff;
 use super::connection::{ConnectOptions, Connection};
+use super::health::ServerHealth;
 use super::link::Link;
 use super::wait::Deadline;
 use crate::error::{Error, Result, ServerFailure, Waiting};
@@ -75,23 +78,58 @@ struct Slot {
 #[derive(Debug)]
 pub(crate) struct ConnectionPool {
     slots: Vec<Slot>,
-    cursor: usize,
+    /// The round-robin position (shared by the pools of a [`SharedPoolState`]).
+    cursor: Arc<AtomicUsize>,
     options: PoolOptions,
+}
+
+/// What the pools of several clients over the same servers share: each server's health and
+/// backoff, and the round-robin position, so threads with separate connections still take
+/// turns and skip the same dead server.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedPoolState {
+    health: Vec<Arc<ServerHealth>>,
+    cursor: Arc<AtomicUsize>,
+}
+
+impl SharedPoolState {
+    /// Shared state for `servers` servers.
+    pub(crate) fn new(servers: usize) -> SharedPoolState {
+        SharedPoolState {
+            health: (0..servers).map(|_| ServerHealth::shared()).collect(),
+            cursor: Arc::default(),
+        }
+    }
 }
 
 impl ConnectionPool {
     /// A pool over `servers`; nothing is connected yet.
     pub(crate) fn new(servers: Vec<ServerAddr>, options: PoolOptions) -> ConnectionPool {
+        let shared = SharedPoolState {
+            health: servers.iter().map(|_| ServerHealth::private()).collect(),
+            cursor: Arc::default(),
+        };
+        ConnectionPool::with_shared(servers, options, &shared)
+    }
+
+    /// A pool over `servers` whose health and round-robin position are `shared` with other
+    /// pools (one per server in `shared`, in the same order).
+    pub(crate) fn with_shared(
+        servers: Vec<ServerAddr>,
+        options: PoolOptions,
+        shared: &SharedPoolState,
+    ) -> ConnectionPool {
         let now = Instant::now();
         ConnectionPool {
             slots: servers
                 .into_iter()
-                .map(|addr| Slot {
-                    link: Link::new(addr),
+                .zip(&shared.health)
+                .map(|(addr, health)| Slot {
+                    link: Link::with_health(addr, Arc::clone(health)),
                     last_used: now,
                 })
                 .collect(),
-            cursor: 0,
+            cursor: Arc::clone(&shared.cursor),
             options,
         }
     }
@@ -192,11 +230,7 @@ impl ConnectionPool {
         }
         let start = match (self.options.routing, unique) {
             (Routing::UniqueHash, Some(key)) if !key.is_empty() => perl_hash(key) as usize % count,
-            _ => {
-                let start = self.cursor % count;
-                self.cursor = (start + 1) % count;
-                start
-            }
+            _ => self.cursor.fetch_add(1, Ordering::Relaxed) % count,
         };
         let now = Instant::now();
         let mut deferred = Vec::new();

@@ -177,6 +177,9 @@ impl TaskSet<'_, '_> {
     pub(super) fn finish(&mut self, id: usize, outcome: TaskOutcome) {
         let entry = &mut self.entries[id];
         entry.succeeded = !matches!(outcome, TaskOutcome::Failed(_));
+        if !entry.succeeded {
+            self.tables.failed += 1;
+        }
         entry.outcome = Some(outcome);
         self.tables.finished.push(id);
     }

@@ -5,9 +5,11 @@
 mod dispatch;
 mod failover;
 mod outcome;
+mod progress;
 mod submit;
 
 pub use outcome::{TaskId, TaskOutcome, WaitSummary};
+pub use progress::{Finished, Progress};
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -68,7 +70,10 @@ pub struct TaskSet<'c, 'a> {
     client: &'c mut Client,
     entries: Vec<Entry<'a>>,
     tables: Tables,
+    /// Finished tasks already reported by `wait`.
     reported: usize,
+    /// Finished tasks already handed out by `next_finished`.
+    yielded: usize,
     since_pump: usize,
 }
 
@@ -80,6 +85,8 @@ pub(crate) struct Tables {
     /// Per server, the pool's connection generation the router's open tasks were sent on.
     generations: Vec<Option<u64>>,
     finished: Vec<usize>,
+    /// How many of the finished tasks did not succeed.
+    failed: usize,
     scratch_servers: Vec<usize>,
     arrivals: Vec<Arrival>,
     wait_buffers: WaitBuffers,
@@ -98,6 +105,7 @@ impl Tables {
         self.generations.clear();
         self.generations.resize(servers, None);
         self.finished.clear();
+        self.failed = 0;
     }
 }
 
@@ -126,6 +134,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
             entries: Vec::new(),
             tables,
             reported: 0,
+            yielded: 0,
             since_pump: 0,
         }
     }

@@ -1,0 +1,158 @@
+//! A server's health: consecutive failures, the reconnect backoff's next attempt and the last
+//! error. A [`Link`](super::Link) keeps its own; the links of a
+//! [`SharedClient`](crate::SharedClient)'s pooled clients share one per server, so every
+//! thread sees the same backoff.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::Backoff;
+use crate::error::Error;
+
+/// The health of one server, behind a lock held only to read or update it (never across I/O).
+#[derive(Debug, Default)]
+pub(crate) struct ServerHealth {
+    state: Mutex<HealthState>,
+    /// Shared by several links: a failure while the backoff runs is the same outage seen by
+    /// another connection, so it does not count again.
+    shared: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+struct HealthState {
+    /// Failures since the server last proved healthy.
+    failures: u32,
+    /// No reconnect before this instant.
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+/// What [`ServerHealth::fail`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// Failures in a row, this one included.
+    pub(crate) count: u32,
+    /// Wait before the next attempt.
+    pub(crate) delay: Duration,
+    /// False when the failure was folded into an outage already counted (shared health).
+    pub(crate) counted: bool,
+}
+
+impl ServerHealth {
+    /// Health for one link.
+    pub(crate) fn private() -> Arc<ServerHealth> {
+        Arc::new(ServerHealth::default())
+    }
+
+    /// Health shared by the links of several connections to the same server.
+    pub(crate) fn shared() -> Arc<ServerHealth> {
+        Arc::new(ServerHealth {
+            state: Mutex::default(),
+            shared: true,
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, HealthState> {
+        // The state is a few plain fields written in one go: a panic elsewhere cannot leave
+        // it half-updated, so a poisoned lock is still good to use.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// When the server may be tried again (`None`: now).
+    pub(crate) fn retry_at(&self) -> Option<Instant> {
+        self.state().retry_at
+    }
+
+    /// The server answered: the backoff starts over. True when it had failed before.
+    pub(crate) fn mark_healthy(&self) -> bool {
+        let mut state = self.state();
+        let recovered = state.failures > 0;
+        state.failures = 0;
+        state.retry_at = None;
+        recovered
+    }
+
+    /// A new connection was opened: no wait before the next attempt, though the failure count
+    /// stays until [`mark_healthy`](ServerHealth::mark_healthy).
+    pub(crate) fn connected(&self) {
+        self.state().retry_at = None;
+    }
+
+    /// Records `error` and starts (or, for shared health during a running backoff, keeps) the
+    /// backoff.
+    pub(crate) fn fail(&self, error: &Error, backoff: &Backoff, now: Instant) -> Failure {
+        let mut state = self.state();
+        state.last_error = Some(error.clone());
+        if self.shared {
+            if let Some(at) = state.retry_at.filter(|&at| at > now) {
+                return Failure {
+                    count: state.failures,
+                    delay: at - now,
+                    counted: false,
+                };
+            }
+        }
+        state.failures = state.failures.saturating_add(1);
+        let delay = backoff.delay(state.failures);
+        state.retry_at = Some(now + delay);
+        Failure {
+            count: state.failures,
+            delay,
+            counted: true,
+        }
+    }
+
+    /// The last error seen on the server.
+    pub(crate) fn last_error(&self) -> Option<Error> {
+        self.state().last_error.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error() -> Error {
+        Error::ConnectionClosed {
+            server: "gm1:4730".into(),
+        }
+    }
+
+    fn backoff() -> Backoff {
+        Backoff::new(Duration::from_millis(100), Duration::from_secs(10)).with_jitter(0.0)
+    }
+
+    #[test]
+    fn private_health_counts_every_failure() {
+        let health = ServerHealth::private();
+        let now = Instant::now();
+        assert_eq!(health.fail(&error(), &backoff(), now).count, 1);
+        let second = health.fail(&error(), &backoff(), now);
+        assert_eq!(
+            (second.count, second.delay),
+            (2, Duration::from_millis(200))
+        );
+        assert!(health.mark_healthy());
+        assert_eq!(health.fail(&error(), &backoff(), now).count, 1);
+    }
+
+    #[test]
+    fn shared_health_counts_one_outage_once() {
+        let health = ServerHealth::shared();
+        let now = Instant::now();
+        let first = health.fail(&error(), &backoff(), now);
+        assert!(first.counted);
+        // Seven more threads lose their connections to the same dead server at once.
+        for _ in 0..7 {
+            let again = health.fail(&error(), &backoff(), now + Duration::from_millis(1));
+            assert!(!again.counted);
+            assert_eq!(again.count, 1);
+        }
+        // The next attempt after the backoff failed: that one counts.
+        let later = health.fail(&error(), &backoff(), now + Duration::from_millis(150));
+        assert_eq!((later.count, later.delay), (2, Duration::from_millis(200)));
+        assert!(health.last_error().is_some());
+    }
+}
