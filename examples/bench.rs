@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example bench -- <mode> <host> <port> <N> <size> [label] [batch]
 //! modes: bg_submit bg_submit_tasks drain worker_drain echo_worker fg_roundtrip fg_tasks large
+//!        fg_shared (batch = threads; BENCH_SHARING=shared|separate|mutex)
 //! ```
 //! Every payload carries its job's sequence number; every result is checked, and any mismatch
 //! prints `FAIL ...` on stderr and exits 1. `BENCH_TAG=<t>` appends `tag=<t>`.
@@ -12,7 +13,10 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use gearman_sync::{Client, Task, TaskOutcome, Worker};
+use gearman_sync::{Client, ClientBuilder, Task, TaskOutcome, Worker};
+
+#[path = "bench/fg_shared.rs"]
+mod fg_shared;
 
 const FN_BG: &str = "bench_bg";
 const FN_ECHO: &str = "bench_echo";
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         "echo_worker" => echo_worker(&args),
         "fg_roundtrip" | "large" => fg_roundtrip(&args),
         "fg_tasks" => fg_tasks(&args),
+        "fg_shared" => fg_shared::fg_shared(&args),
         _ => Err(format!("unknown mode {}", args.mode)),
     };
     match result {
@@ -124,11 +129,15 @@ fn check(buf: &[u8], size: usize) -> Option<u64> {
     (differences == 0).then_some(seq)
 }
 
-fn client(args: &Args) -> Result<Client, String> {
+fn client_builder(args: &Args) -> ClientBuilder {
     Client::builder()
         .servers(&args.servers)
         .job_timeout(Duration::from_secs(900))
         .max_body_len(max_body(args.size))
+}
+
+fn client(args: &Args) -> Result<Client, String> {
+    client_builder(args)
         .build()
         .map_err(|error| error.to_string())
 }
