@@ -67,7 +67,11 @@ fn run(options: &Options) -> Result<bool, Box<dyn std::error::Error>> {
     let mut client = Client::new(options.servers.as_str())?;
     let mut set = client.task_set();
     let started = Instant::now();
-    set.add_tasks(lines.iter().map(|line| Task::new(options.function.as_str(), line.as_str())))?;
+    set.add_tasks(
+        lines
+            .iter()
+            .map(|line| Task::new(options.function.as_str(), line.as_str())),
+    )?;
     let mut results: Vec<Option<Result<String, String>>> = vec![None; lines.len()];
     let mut finished = set.finished(options.timeout);
     let mut last_draw = Instant::now() - Duration::from_secs(1);
@@ -110,5 +114,8 @@ fn draw(progress: &Progress, elapsed: Duration) {
         0 => 100.0,
         all => progress.done as f64 * 100.0 / all as f64,
     };
-    eprint!("\r{progress} ({percent:.0} %, {:.1} s)   ", elapsed.as_secs_f64());
+    eprint!(
+        "\r{progress} ({percent:.0} %, {:.1} s)   ",
+        elapsed.as_secs_f64()
+    );
 }

@@ -11,6 +11,8 @@
 //! | run a job and wait for its result, or queue a background job | [`Client`] |
 //! | describe one submission (priority, unique, retries, callbacks) | [`Task`] |
 //! | submit many jobs at once and collect them | [`TaskSet`] (from [`Client::task_set`]) |
+//! | take a task set's results as they finish, with progress | [`TaskSet::finished`], [`TaskSet::next_finished`], [`Progress`] |
+//! | call from many threads through one client value | [`SharedClient`] (from [`ClientBuilder::build_shared`]) |
 //! | ask about a background job | [`Client::status`], [`Client::status_by_unique`] |
 //! | run jobs | [`Worker`], with [`Ability`] handlers that receive a [`Job`] |
 //! | stop a worker from another thread or a signal handler | [`StopHandle`] |
@@ -71,8 +73,11 @@
 //!   libgearman's random UUIDs behave); gearman-ruby's SHA-1 of function and workload, which
 //!   merges identical requests in flight, is [`UniqueMode::Sha1`].
 //! * `Client` and `Worker` take `&mut self`, hold no hidden locks and are `Send`: use one per
-//!   thread, or share one behind a `Mutex`. A [`TaskSet`] borrows its client and holds the
-//!   tasks' callbacks, which need not be `Send`, so it stays on the thread that made it.
+//!   thread. To share one between threads, use [`SharedClient`] (`Clone + Send + Sync`, calls
+//!   through `&self`): each call runs on a pooled client with its own connections, and its
+//!   lock is held only to take or return one, never across a round trip. A [`TaskSet`] borrows
+//!   its client and holds the tasks' callbacks, which need not be `Send`, so it stays on the
+//!   thread that made it.
 //!
 //! ## Logging
 //!

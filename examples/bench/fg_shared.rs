@@ -14,7 +14,7 @@ use super::{client, fill_payload, line, payload, Args, Outcome, FN_ECHO};
 enum Sharing {
     Shared(SharedClient),
     Separate,
-    Mutex(Mutex<Client>),
+    Mutex(Box<Mutex<Client>>),
 }
 
 impl Sharing {
@@ -36,7 +36,7 @@ pub(super) fn fg_shared(args: &Args) -> Outcome {
                 .map_err(|error| error.to_string())?,
         ),
         Ok("separate") => Sharing::Separate,
-        Ok("mutex") => Sharing::Mutex(Mutex::new(client(args)?)),
+        Ok("mutex") => Sharing::Mutex(Box::new(Mutex::new(client(args)?))),
         Ok(other) => return Err(format!("BENCH_SHARING={other}: shared, separate or mutex")),
     };
     let started = Instant::now();
@@ -50,7 +50,11 @@ pub(super) fn fg_shared(args: &Args) -> Outcome {
             .collect();
         running
             .into_iter()
-            .map(|thread| thread.join().unwrap_or_else(|_| Err("thread panicked".into())))
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err("thread panicked".into()))
+            })
             .collect()
     });
     let secs = started.elapsed().as_secs_f64();
