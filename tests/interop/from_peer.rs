@@ -1,14 +1,14 @@
 //! Scenarios with a peer client and our worker, asserting what every correct peer does.
 
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gearman_sync::Task;
 
 use super::ours::Seen;
 use super::{finish, no_jobs, PeerClients, BOOM, EVENTS};
 use crate::common::peer::{all_bytes, hex, Peer, PeerOutput};
-use crate::common::{queued, wait_until};
+use crate::common::{queued, wait_until, POLL};
 use crate::util::reversed;
 
 /// Every byte value in the workload reaches our worker, every byte value in the result reaches
@@ -139,7 +139,7 @@ pub fn coalesce(peer: Peer, peer_tasks: usize, wait: Duration) -> Coalesced {
     let mut fixture = PeerClients::without_workers(peer);
     let unique = "same-unique";
     let port = fixture.server.port();
-    let process = peer.spawn_client_waiting(
+    let mut process = peer.spawn_client_waiting(
         port,
         wait,
         &[
@@ -153,11 +153,16 @@ pub fn coalesce(peer: Peer, peer_tasks: usize, wait: Duration) -> Coalesced {
     let mut client = fixture.our_client();
     let ours = thread::spawn(move || client.do_task(Task::new("bin", COALESCED).unique(unique)));
     let mut probe = fixture.our_client();
-    wait_until(Duration::from_secs(10), || {
-        probe
-            .status_by_unique(unique)
-            .is_ok_and(|found| found.clients as usize == peer_tasks + 1)
-    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !probe
+        .status_by_unique(unique)
+        .is_ok_and(|found| found.clients as usize == peer_tasks + 1)
+    {
+        if Instant::now() > deadline || process.has_exited() {
+            panic!("the jobs were not all queued: {:#?}", process.kill());
+        }
+        thread::sleep(POLL);
+    }
     fixture.start_workers();
     let ours = ours.join().expect("our client thread");
     let peer = finish(process);

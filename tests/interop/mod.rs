@@ -5,6 +5,9 @@
 //! known bugs, a missing feature) the peer's test file asserts what it does instead, using the
 //! fixtures here.
 
+// Each test binary uses a different subset of the scenarios.
+#![allow(dead_code)]
+
 pub mod from_peer;
 pub mod ours;
 pub mod to_peer;
