@@ -98,10 +98,17 @@ pub fn background_status(peer: Peer) {
         .unwrap_or_else(|| panic!("no handle: {output:#?}"))
         .to_owned();
     fixture.ours().wait_holding();
-    assert_eq!(
-        fixture.run(&["status", &handle]).ok_lines(),
-        ["status 1 1 1 4"]
-    );
+    // Our WORK_STATUS and the peer's GET_STATUS travel on different connections, which
+    // gearmand does not order: ask again until the status is there (a few runs at most).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let output = fixture.run(&["status", &handle]);
+        if output.ok_lines() == ["status 1 1 1 4"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{output:#?}");
+        thread::sleep(POLL);
+    }
     if peer == Peer::Php {
         // Only PECL has a status-by-unique call (jobStatusByUniqueKey); it returns known,
         // running, numerator and denominator, not STATUS_RES_UNIQUE's client count.

@@ -103,7 +103,12 @@ pub fn background_status(peer: Peer) {
         numerator: 1,
         denominator: 4,
     };
-    assert_eq!(fixture.client.status(&handle).expect("status"), holding);
+    // The worker's WORK_STATUS and our GET_STATUS travel on different connections, which
+    // gearmand does not order: wait for the status instead of reading it once.
+    let client = &mut fixture.client;
+    wait_until(Duration::from_secs(10), || {
+        client.status(&handle).expect("status") == holding
+    });
     let found = fixture.client.status_by_unique(unique).expect("status");
     assert_eq!((found.status, found.clients), (holding, 0));
     fixture.worker().send_line("go");
