@@ -30,7 +30,10 @@ fn perl_client_drops_a_workload_or_unique_of_0() {
     assert_eq!(output.ok_lines(), ["0 complete ", "end"]);
     let seen = fixture.ours().seen();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert_eq!((&seen[0].workload[..], &seen[0].unique[..]), (&b""[..], &b""[..]));
+    assert_eq!(
+        (&seen[0].workload[..], &seen[0].unique[..]),
+        (&b""[..], &b""[..])
+    );
 }
 
 #[test]

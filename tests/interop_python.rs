@@ -68,7 +68,11 @@ fn python_client_loses_a_coalesced_job_on_its_own_connection() {
     let coalesced = from_peer::coalesce(PEER, 2, Duration::from_millis(1000));
     let complete = format!("complete {}", hex(&util::reversed(from_peer::COALESCED)));
     assert_eq!(coalesced.peer.task(0), Vec::<&str>::new(), "{coalesced:#?}");
-    assert_eq!(coalesced.peer.task(1), [complete.as_str()], "{coalesced:#?}");
+    assert_eq!(
+        coalesced.peer.task(1),
+        [complete.as_str()],
+        "{coalesced:#?}"
+    );
     assert_eq!(coalesced.peer.ok_lines().last(), Some(&"timeout"));
     assert!(
         coalesced.peer.stderr.contains("UnknownJobError"),

@@ -41,7 +41,11 @@ pub fn failures(peer: Peer) {
         let output = fixture.call(mode, "fail", b"x", "none", 1);
         assert_eq!(output.ok_lines(), ["0 fail", "end"], "{mode}");
         let output = fixture.call(mode, "exception", b"x", "none", 1);
-        assert_eq!(output.task(0), [warning.as_str(), "fail"], "{mode}: {output:#?}");
+        assert_eq!(
+            output.task(0),
+            [warning.as_str(), "fail"],
+            "{mode}: {output:#?}"
+        );
         assert_eq!(output.ok_lines().last(), Some(&"end"));
     }
 }
@@ -187,7 +191,12 @@ impl Coalesced {
         assert_eq!(self.seen[0].unique, b"same-unique");
         let complete = format!("complete {}", hex(&result));
         for task in 0..peer_tasks {
-            assert_eq!(self.peer.task(task), [complete.as_str()], "{:#?}", self.peer);
+            assert_eq!(
+                self.peer.task(task),
+                [complete.as_str()],
+                "{:#?}",
+                self.peer
+            );
         }
         assert_eq!(self.peer.ok_lines().last(), Some(&"end"));
     }

@@ -142,7 +142,9 @@ impl PeerWorker {
 
     /// The running peer worker.
     pub fn worker(&mut self) -> &mut PeerProcess {
-        self.worker.as_mut().expect("the peer worker was not started")
+        self.worker
+            .as_mut()
+            .expect("the peer worker was not started")
     }
 
     /// Stops the peer worker and returns what it printed.
