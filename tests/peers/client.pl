@@ -24,6 +24,8 @@ if ($mode eq 'call' || $mode eq 'call-plain') {
     my ($function, $hex, $unique, $count) = @args;
     my $workload = pack('H*', $hex);
     my $set = $client->new_task_set;
+    # Taskset->wait fails the tasks left at its timeout, with this reason.
+    my $timed_out = 0;
     for my $i (0 .. $count - 1) {
         $set->add_task(Gearman::Task->new($function, \$workload, {
             uniq         => unique_arg($unique),
@@ -31,12 +33,15 @@ if ($mode eq 'call' || $mode eq 'call-plain') {
             on_warning   => sub { out("$i warning " . hex_of(${ $_[0] })) },
             on_status    => sub { out("$i status $_[0] $_[1]") },
             on_complete  => sub { out("$i complete " . hex_of(${ $_[0] })) },
-            on_fail      => sub { out("$i fail") },
+            on_fail      => sub {
+                return $timed_out = 1 if ($_[0] // '') =~ /elapsed timeout/;
+                out("$i fail");
+            },
             on_exception => sub { out("$i exception " . hex_of($_[0])) },
         }));
     }
     $set->wait(timeout => $wait_s);
-    out('end');
+    out($timed_out ? 'timeout' : 'end');
 }
 elsif ($mode eq 'background') {
     my ($function, @jobs) = @args;

@@ -95,13 +95,13 @@ def main():
         connection.related_jobs[job.handle] = job
         packet = gear.Packet(constants.REQ, constants.GET_STATUS, job.handle)
         client.sendPacket(packet, connection)
-        while job.known is None:
-            if time.monotonic() > deadline:
-                out("timeout")
-                return
+        while job.known is None and time.monotonic() < deadline:
             time.sleep(0.005)
-        out("status %d %d %s %s" % (job.known, job.running, job.numerator.decode(),
-                                    job.denominator.decode()))
+        if job.known is None:
+            out("timeout")
+        else:
+            out("status %d %d %s %s" % (job.known, job.running, job.numerator.decode(),
+                                        job.denominator.decode()))
     else:
         raise SystemExit("unknown mode " + mode)
     client.shutdown()
