@@ -25,6 +25,7 @@
 // Each integration test binary uses a different subset of the harness.
 #![allow(dead_code)]
 
+pub mod peer;
 pub mod raw;
 
 use std::fs::{self, OpenOptions};
