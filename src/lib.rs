@@ -120,8 +120,9 @@ pub use net::{
 pub use protocol::error::{ArgumentError, ProtocolError};
 pub use settings::Settings;
 pub use worker::{
-    Ability, ExceptionMode, GrabMode, Job, JobError, JobEvent, JobResult, StopHandle, StopReason,
-    TimeLimitMode, TimeoutUnit, WorkSummary, Worker, WorkerBuilder, DEFAULT_REASK_INTERVAL,
+    Ability, ConcurrentWorker, ExceptionMode, GrabMode, Job, JobError, JobEvent, JobResult,
+    StopHandle, StopReason, TimeLimitMode, TimeoutUnit, WorkSummary, Worker, WorkerBuilder,
+    DEFAULT_REASK_INTERVAL,
 };
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API).
