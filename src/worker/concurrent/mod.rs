@@ -389,8 +389,10 @@ impl ConcurrentWorker {
     }
 
     shared_callback_setters! {
-        /// Called after each (re)connect of a thread to a server (once per thread and
-        /// server), on that thread; a panic in it is logged and ignored.
+        /// Called after each (re)connect of a thread's worker to a server (once per thread
+        /// and server), on the thread that connects: the worker thread in `work()`, the
+        /// caller's in [`wait_registered`](ConcurrentWorker::wait_registered). A panic in it
+        /// is logged and ignored.
         ///
         /// ```
         /// use gearman_sync::ConcurrentWorker;
