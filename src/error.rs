@@ -332,7 +332,8 @@ pub enum Error {
     /// ended by a panic (a bug: handlers' and callbacks' panics are caught).
     #[error("worker thread {thread}: {reason}")]
     WorkerThread {
-        /// The thread's number, from 0 (its name is `gearman-worker-<thread>`).
+        /// The thread's number: 0 is the thread that called `work()`, any other is named
+        /// `gearman-worker-<thread>`.
         thread: usize,
         /// What happened to it.
         reason: String,

@@ -13,6 +13,7 @@
 //! | submit many jobs at once and collect them | [`TaskSet`] (from [`Client::task_set`]) |
 //! | ask about a background job | [`Client::status`], [`Client::status_by_unique`] |
 //! | run jobs | [`Worker`], with [`Ability`] handlers that receive a [`Job`] |
+//! | run up to N jobs at once in one process, handlers registered once | [`ConcurrentWorker`] (from [`WorkerBuilder::build_concurrent`]) |
 //! | stop a worker from another thread or a signal handler | [`StopHandle`] |
 //! | inspect or manage a server (`status`, `workers`, `cancel job` ...) | [`Admin`] |
 //! | speak the wire protocol yourself | [`protocol`] |
@@ -47,6 +48,20 @@
 //! # Ok::<(), gearman_sync::Error>(())
 //! ```
 //!
+//! ## Quick start: concurrent worker
+//!
+//! ```no_run
+//! use gearman_sync::Worker;
+//! let mut worker = Worker::builder().servers("127.0.0.1:4730").build_concurrent(4)?;
+//! // One handler for the 4 threads: Fn + Send + Sync.
+//! worker.add_ability("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))?;
+//! let stop = worker.stop_handle(); // stops all 4; running jobs finish and are delivered
+//! let summary = worker.work()?;    // the jobs of all threads, summed
+//! # drop(stop);
+//! # drop(summary);
+//! # Ok::<(), gearman_sync::Error>(())
+//! ```
+//!
 //! ## Errors
 //!
 //! Every fallible call returns [`Result`] with the one [`Error`] type. Its variants keep apart
@@ -59,6 +74,8 @@
 //! * [`Error::JobLost`]: the job was created but its connection died; the result cannot arrive.
 //! * [`Error::Server`] / [`Error::Admin`]: the server's `ERROR` packet or `ERR` line, kept as sent.
 //! * [`Error::JobFailed`] / [`Error::JobException`]: the job ran and failed.
+//! * [`Error::WorkerThread`]: a [`ConcurrentWorker`] thread could not be started (or panicked,
+//!   a bug).
 //! * [`Error::Timeout`]: a deadline passed. No call blocks forever: jobs default to 60 s, other
 //!   requests to 10 s, and both can be changed per client and per task.
 //!
@@ -71,7 +88,8 @@
 //!   libgearman's random UUIDs behave); gearman-ruby's SHA-1 of function and workload, which
 //!   merges identical requests in flight, is [`UniqueMode::Sha1`].
 //! * `Client` and `Worker` take `&mut self`, hold no hidden locks and are `Send`: use one per
-//!   thread, or share one behind a `Mutex`. A [`TaskSet`] borrows its client and holds the
+//!   thread, or share one behind a `Mutex`. A [`ConcurrentWorker`] is N `Worker`s on N threads
+//!   of its own, each with its own connections, sharing handlers, limits and one stop handle. A [`TaskSet`] borrows its client and holds the
 //!   tasks' callbacks, which need not be `Send`, so it stays on the thread that made it.
 //!
 //! ## Logging

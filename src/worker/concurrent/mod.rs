@@ -39,8 +39,8 @@ use pace::Activity;
 ///   long (a running job is activity). [`min_runtime`](WorkerBuilder::min_runtime) applies
 ///   once, to `work()`.
 /// * **Callbacks** (`on_connect`, `on_work_complete` ...) are `Fn + Send + Sync`, and are
-///   called on the thread that owns the connection or ran the job (named
-///   `gearman-worker-<n>`, n from 0; see [`std::thread::current`]).
+///   called on the thread that owns the connection or ran the job: thread 0 is the one that
+///   called `work()`, the others are named `gearman-worker-<n>` (see [`std::thread::current`]).
 /// * **The summary** adds up: the jobs of all threads, why the whole stopped, and the wall
 ///   time of `work()`.
 ///

@@ -19,9 +19,11 @@ impl ConcurrentWorker {
     /// Runs jobs on every thread until stopped, the job limit is reached (over all threads),
     /// or no thread has run a job for the idle limit; returns the summed [`WorkSummary`].
     ///
-    /// Blocks the calling thread while the worker threads run. Each thread behaves as
-    /// [`Worker::work`]: it waits in one `poll(2)` over its connections, reconnects lost
-    /// servers by itself, and before it returns makes sure its servers received its results.
+    /// Blocks the calling thread, which serves as thread 0; the others are spawned, named
+    /// `gearman-worker-1`, `gearman-worker-2` ... (so with one thread, `work()` is a
+    /// [`Worker::work`] on the calling thread). Each thread behaves as [`Worker::work`]: it
+    /// waits in one `poll(2)` over its connections, reconnects lost servers by itself, and
+    /// before it returns makes sure its servers received its results.
     /// After a [`stop`](crate::StopHandle::stop), a thread running a job finishes it and
     /// sends its result; an idle one notices within about 200 ms.
     ///
@@ -88,39 +90,29 @@ impl ConcurrentWorker {
     }
 }
 
-/// Runs `serve` for every worker on a thread of its own and returns each thread's outcome,
-/// in thread order. A thread that fails or cannot be started stops the others.
+/// Runs `serve` for every worker: the first on the calling thread, each other one on a thread
+/// of its own; returns each outcome, in worker order. A thread that fails, panics or cannot
+/// be started stops the others.
 fn run_threads(
     workers: &mut [Worker],
     shared: &Shared,
     stop: &crate::StopHandle,
 ) -> Vec<ThreadOutcome> {
+    let Some((first, others)) = workers.split_first_mut() else {
+        return Vec::new();
+    };
     std::thread::scope(|scope| {
-        let mut handles = Vec::with_capacity(workers.len());
+        let mut handles = Vec::with_capacity(others.len());
         let mut not_started = None;
-        for (index, worker) in workers.iter_mut().enumerate() {
+        for (offset, worker) in others.iter_mut().enumerate() {
+            let index = offset + 1;
             let spawned = std::thread::Builder::new()
                 .name(format!("gearman-worker-{index}"))
-                .spawn_scoped(scope, move || {
-                    // Caught here, not at the join, so that the others stop at once.
-                    catch_unwind(AssertUnwindSafe(|| serve(worker, shared))).unwrap_or_else(
-                        |panic| {
-                            let message = panic_message(&*panic);
-                            log::error!(
-                                "worker thread {index} panicked: {message}; stopping the others"
-                            );
-                            stop.stop();
-                            Err(Error::WorkerThread {
-                                thread: index,
-                                reason: format!("panicked: {message}"),
-                            })
-                        },
-                    )
-                });
+                .spawn_scoped(scope, move || serve_guarded(index, worker, shared, stop));
             match spawned {
                 Ok(handle) => handles.push(handle),
                 Err(error) => {
-                    log::error!("cannot start worker thread {index}: {error}");
+                    log::error!("cannot start worker thread {index}: {error}; stopping the others");
                     stop.stop();
                     not_started = Some(Error::WorkerThread {
                         thread: index,
@@ -130,20 +122,36 @@ fn run_threads(
                 }
             }
         }
-        let mut outcomes: Vec<ThreadOutcome> = handles
-            .into_iter()
-            .enumerate()
-            .map(|(index, handle)| {
-                handle.join().unwrap_or_else(|panic| {
-                    Err(Error::WorkerThread {
-                        thread: index,
-                        reason: format!("panicked: {}", panic_message(&*panic)),
-                    })
+        let mut outcomes = vec![serve_guarded(0, first, shared, stop)];
+        outcomes.extend(handles.into_iter().enumerate().map(|(offset, handle)| {
+            handle.join().unwrap_or_else(|panic| {
+                Err(Error::WorkerThread {
+                    thread: offset + 1,
+                    reason: format!("panicked: {}", panic_message(&*panic)),
                 })
             })
-            .collect();
+        }));
         outcomes.extend(not_started.map(Err));
         outcomes
+    })
+}
+
+/// [`serve`], with a panic turned into [`Error::WorkerThread`] at once, so that the others
+/// stop without waiting for a join.
+fn serve_guarded(
+    index: usize,
+    worker: &mut Worker,
+    shared: &Shared,
+    stop: &crate::StopHandle,
+) -> ThreadOutcome {
+    catch_unwind(AssertUnwindSafe(|| serve(worker, shared))).unwrap_or_else(|panic| {
+        let message = panic_message(&*panic);
+        log::error!("worker thread {index} panicked: {message}; stopping the others");
+        stop.stop();
+        Err(Error::WorkerThread {
+            thread: index,
+            reason: format!("panicked: {message}"),
+        })
     })
 }
 
