@@ -489,33 +489,3 @@ fn killing_one_of_two_servers_loses_no_confirmed_background_job_and_every_thread
     assert_eq!(summary.reason, StopReason::Stopped);
     assert!(summary.jobs >= confirmed.len() as u64 + threads as u64);
 }
-
-#[cfg(feature = "json")]
-#[test]
-fn a_json_ability_is_shared_by_the_threads() {
-    #[derive(serde::Deserialize)]
-    struct Numbers {
-        numbers: Vec<i64>,
-    }
-    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-    struct Sum {
-        sum: i64,
-    }
-    let server = Gearmand::start();
-    let addr = server.addr();
-    let mut worker = ConcurrentWorker::new(&addr, 2).expect("worker");
-    worker
-        .add_json_ability("sum", |input: Numbers, _job| {
-            Ok(Sum {
-                sum: input.numbers.iter().sum(),
-            })
-        })
-        .expect("ability");
-    let running = Running::start(worker);
-    let mut client = test_client(&addr);
-    let answer: Sum = client
-        .call_json("sum", &serde_json::json!({ "numbers": [1, 2, 39] }))
-        .expect("call");
-    assert_eq!(answer, Sum { sum: 42 });
-    assert_eq!(running.stop().jobs, 1);
-}
