@@ -5,6 +5,7 @@
 //! cargo run --release --example bench -- <mode> <host> <port> <N> <size> [label] [batch]
 //! modes: bg_submit bg_submit_tasks drain worker_drain echo_worker fg_roundtrip fg_tasks large
 //!        fg_shared (batch = threads; BENCH_SHARING=shared|separate|mutex)
+//!        drain_concurrent drain_processes (label = threads / processes; see bench/concurrent.rs)
 //! ```
 //! Every payload carries its job's sequence number; every result is checked, and any mismatch
 //! prints `FAIL ...` on stderr and exits 1. `BENCH_TAG=<t>` appends `tag=<t>`.
@@ -17,6 +18,9 @@ use gearman_sync::{Client, ClientBuilder, Task, TaskOutcome, Worker};
 
 #[path = "bench/fg_shared.rs"]
 mod fg_shared;
+
+#[path = "bench/concurrent.rs"]
+mod concurrent;
 
 const FN_BG: &str = "bench_bg";
 const FN_ECHO: &str = "bench_echo";
@@ -64,6 +68,9 @@ fn main() -> ExitCode {
         }),
         "drain" => drain(&args).map(|secs| line(&args, "drain", secs, &format!("ok={}", args.n))),
         "worker_drain" => worker_drain(&args),
+        "drain_concurrent" => concurrent::drain_concurrent(&args),
+        "drain_processes" => concurrent::drain_processes(&args),
+        "drain_share" => concurrent::drain_share(&args, args.batch),
         "echo_worker" => echo_worker(&args),
         "fg_roundtrip" | "large" => fg_roundtrip(&args),
         "fg_tasks" => fg_tasks(&args),

@@ -328,6 +328,16 @@ pub enum Error {
         /// The job handle.
         handle: String,
     },
+    /// A thread of a [`ConcurrentWorker`](crate::ConcurrentWorker) could not be started, or
+    /// ended by a panic (a bug: handlers' and callbacks' panics are caught).
+    #[error("worker thread {thread}: {reason}")]
+    WorkerThread {
+        /// The thread's number: 0 is the thread that called `work()`, any other is named
+        /// `gearman-worker-<thread>`.
+        thread: usize,
+        /// What happened to it.
+        reason: String,
+    },
 }
 
 impl Error {

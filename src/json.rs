@@ -1,6 +1,7 @@
 //! Typed payloads (feature `json`): workloads and results as JSON through serde, on the client
 //! ([`Client::call_json`], [`Client::submit_json_background`], [`Task::json`],
-//! [`TaskOutcome::into_json`]) and on the worker ([`Job::json`], [`Worker::add_json_ability`]).
+//! [`TaskOutcome::into_json`]) and on the worker ([`Job::json`], [`Worker::add_json_ability`],
+//! [`ConcurrentWorker::add_json_ability`]).
 //!
 //! A payload that does not encode or decode is [`Error::Json`], naming the function and the
 //! serde message; on the worker it becomes the job's failure with that text, so the client
@@ -13,7 +14,7 @@ use serde::Serialize;
 use crate::client::{Client, Task, TaskOutcome};
 use crate::error::{Error, Result};
 use crate::net::JobHandle;
-use crate::worker::{Job, JobError, Worker};
+use crate::worker::{ConcurrentWorker, Job, JobError, Worker};
 
 /// The JSON encoding of `value`, or [`Error::Json`] for `function`.
 fn encode<T: Serialize + ?Sized>(function: &str, value: &T) -> Result<Vec<u8>> {
@@ -155,6 +156,45 @@ impl Worker {
         name: &str,
         mut handler: impl FnMut(Req, &mut Job<'_>) -> std::result::Result<Res, JobError>
             + Send
+            + 'static,
+    ) -> Result<&mut Self>
+    where
+        Req: DeserializeOwned,
+        Res: Serialize,
+    {
+        let function = name.to_owned();
+        self.add_ability(name, move |job| {
+            let input: Req = job.json()?;
+            let output = handler(input, job)?;
+            encode(&function, &output).map_err(|error| JobError::exception(error.to_string()))
+        })
+    }
+}
+
+impl ConcurrentWorker {
+    /// Registers `name` with a JSON handler shared by every thread (`Fn + Send + Sync`), as
+    /// [`Worker::add_json_ability`] does for one worker.
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use gearman_sync::ConcurrentWorker;
+    /// #[derive(Deserialize)]
+    /// struct Numbers { numbers: Vec<i64> }
+    /// #[derive(Serialize)]
+    /// struct Sum { sum: i64 }
+    /// let mut worker = ConcurrentWorker::new("127.0.0.1:4730", 4)?;
+    /// worker.add_json_ability("sum", |input: Numbers, _job| {
+    ///     Ok(Sum { sum: input.numbers.iter().sum() })
+    /// })?;
+    /// assert_eq!(worker.abilities(), [b"sum".to_vec()]);
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn add_json_ability<Req, Res>(
+        &mut self,
+        name: &str,
+        handler: impl Fn(Req, &mut Job<'_>) -> std::result::Result<Res, JobError>
+            + Send
+            + Sync
             + 'static,
     ) -> Result<&mut Self>
     where

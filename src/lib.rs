@@ -15,6 +15,7 @@
 //! | call from many threads through one client value | [`SharedClient`] (from [`ClientBuilder::build_shared`]) |
 //! | ask about a background job | [`Client::status`], [`Client::status_by_unique`] |
 //! | run jobs | [`Worker`], with [`Ability`] handlers that receive a [`Job`] |
+//! | run up to N jobs at once in one process, handlers registered once | [`ConcurrentWorker`] (from [`WorkerBuilder::build_concurrent`]) |
 //! | stop a worker from another thread or a signal handler | [`StopHandle`] |
 //! | inspect or manage a server (`status`, `workers`, `cancel job` ...) | [`Admin`] |
 //! | speak the wire protocol yourself | [`protocol`] |
@@ -49,6 +50,20 @@
 //! # Ok::<(), gearman_sync::Error>(())
 //! ```
 //!
+//! ## Quick start: concurrent worker
+//!
+//! ```no_run
+//! use gearman_sync::Worker;
+//! let mut worker = Worker::builder().servers("127.0.0.1:4730").build_concurrent(4)?;
+//! // One handler for the 4 threads: Fn + Send + Sync.
+//! worker.add_ability("reverse", |job| Ok(job.workload().iter().rev().copied().collect()))?;
+//! let stop = worker.stop_handle(); // stops all 4; running jobs finish and are delivered
+//! let summary = worker.work()?;    // the jobs of all threads, summed
+//! # drop(stop);
+//! # drop(summary);
+//! # Ok::<(), gearman_sync::Error>(())
+//! ```
+//!
 //! ## Errors
 //!
 //! Every fallible call returns [`Result`] with the one [`Error`] type. Its variants keep apart
@@ -61,6 +76,8 @@
 //! * [`Error::JobLost`]: the job was created but its connection died; the result cannot arrive.
 //! * [`Error::Server`] / [`Error::Admin`]: the server's `ERROR` packet or `ERR` line, kept as sent.
 //! * [`Error::JobFailed`] / [`Error::JobException`]: the job ran and failed.
+//! * [`Error::WorkerThread`]: a [`ConcurrentWorker`] thread could not be started (or panicked,
+//!   a bug).
 //! * [`Error::Timeout`]: a deadline passed. No call blocks forever: jobs default to 60 s, other
 //!   requests to 10 s, and both can be changed per client and per task.
 //!
@@ -75,9 +92,10 @@
 //! * `Client` and `Worker` take `&mut self`, hold no hidden locks and are `Send`: use one per
 //!   thread. To share one between threads, use [`SharedClient`] (`Clone + Send + Sync`, calls
 //!   through `&self`): each call runs on a pooled client with its own connections, and its
-//!   lock is held only to take or return one, never across a round trip. A [`TaskSet`] borrows
-//!   its client and holds the tasks' callbacks, which need not be `Send`, so it stays on the
-//!   thread that made it.
+//!   lock is held only to take or return one, never across a round trip. A
+//!   [`ConcurrentWorker`] is N `Worker`s on N threads, each with its own connections, sharing
+//!   handlers, limits and one stop handle. A [`TaskSet`] borrows its client and holds the
+//!   tasks' callbacks, which need not be `Send`, so it stays on the thread that made it.
 //!
 //! ## Logging
 //!
@@ -125,8 +143,9 @@ pub use net::{
 pub use protocol::error::{ArgumentError, ProtocolError};
 pub use settings::Settings;
 pub use worker::{
-    Ability, ExceptionMode, GrabMode, Job, JobError, JobEvent, JobResult, StopHandle, StopReason,
-    TimeLimitMode, TimeoutUnit, WorkSummary, Worker, WorkerBuilder, DEFAULT_REASK_INTERVAL,
+    Ability, ConcurrentWorker, ExceptionMode, GrabMode, Job, JobError, JobEvent, JobResult,
+    StopHandle, StopReason, TimeLimitMode, TimeoutUnit, WorkSummary, Worker, WorkerBuilder,
+    DEFAULT_REASK_INTERVAL,
 };
 
 /// Entry points for the fuzz targets in `fuzz/` (not part of the API).

@@ -1,6 +1,6 @@
 //! API properties that need no server: thread-safety markers and the server-list defaults.
 
-use gearman_sync::{Admin, Client, Worker};
+use gearman_sync::{Admin, Client, ConcurrentWorker, Worker};
 
 fn assert_send<T: Send>() {}
 
@@ -8,6 +8,7 @@ fn assert_send<T: Send>() {}
 fn client_worker_and_admin_are_send() {
     assert_send::<Client>();
     assert_send::<Worker>();
+    assert_send::<ConcurrentWorker>();
     assert_send::<Admin>();
     assert_send::<gearman_sync::StopHandle>();
 }

@@ -12,7 +12,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{wait_until, Gearmand};
-use gearman_sync::{Error, Task, Worker};
+use gearman_sync::{ConcurrentWorker, Error, Task, Worker};
 use serde::{Deserialize, Serialize};
 use util::{test_client, WorkerThread};
 
@@ -36,6 +36,48 @@ fn sum_worker(addr: &str) -> WorkerThread {
         })
         .expect("ability");
     WorkerThread::run(worker)
+}
+
+#[test]
+fn a_concurrent_worker_shares_one_json_ability_between_its_threads() {
+    let server = Gearmand::start();
+    let addr = server.addr();
+    let mut worker = ConcurrentWorker::new(&addr, 2).expect("worker");
+    worker
+        .add_json_ability("sum", |input: Numbers, _job| {
+            Ok(Sum {
+                sum: input.numbers.iter().sum(),
+            })
+        })
+        .expect("ability");
+    let stop = worker.stop_handle();
+    let running = std::thread::spawn(move || worker.work());
+    let mut client = test_client(&addr);
+    let mut set = client.task_set();
+    let ids: Vec<_> = (0..4)
+        .map(|n| {
+            set.add_task(
+                Task::json(
+                    "sum",
+                    &Numbers {
+                        numbers: vec![n, 40],
+                    },
+                )
+                .expect("json"),
+            )
+            .expect("add")
+        })
+        .collect();
+    set.wait(Duration::from_secs(10)).expect("wait");
+    for (n, id) in (0..4).zip(ids) {
+        let outcome = set.take_outcome(id).expect("outcome");
+        let sum: Sum = outcome.into_json("sum").expect("a sum");
+        assert_eq!(sum, Sum { sum: n + 40 });
+    }
+    drop(set);
+    stop.stop();
+    let summary = running.join().expect("joined").expect("work");
+    assert_eq!(summary.jobs, 4);
 }
 
 #[test]

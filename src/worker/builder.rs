@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::session::Session;
 use super::{
-    ExceptionMode, GrabMode, RequeueGuard, StopHandle, TimeoutUnit, Worker, DEFAULT_REASK_INTERVAL,
+    ConcurrentWorker, ExceptionMode, GrabMode, RequeueGuard, StopHandle, TimeoutUnit, Worker,
+    DEFAULT_REASK_INTERVAL,
 };
 use crate::error::{ArgumentError, Result};
 use crate::net::{Backoff, WaitBuffers};
@@ -261,5 +262,25 @@ impl WorkerBuilder {
             stashed: Default::default(),
             requeued: RequeueGuard::default(),
         })
+    }
+
+    /// Checks the settings and builds a [`ConcurrentWorker`] that runs up to `threads` jobs at
+    /// once: one [`Worker`] with these settings per thread, each with its own connections.
+    /// [`max_jobs`](WorkerBuilder::max_jobs), [`max_idle`](WorkerBuilder::max_idle) and
+    /// [`min_runtime`](WorkerBuilder::min_runtime) count for the whole;
+    /// [`prefetch`](WorkerBuilder::prefetch) is per thread.
+    ///
+    /// Fails as [`build`](WorkerBuilder::build), and with
+    /// [`Error::InvalidArgument`](crate::Error::InvalidArgument) for zero threads.
+    ///
+    /// ```
+    /// use gearman_sync::Worker;
+    /// let worker = Worker::builder().servers("127.0.0.1:4730").build_concurrent(4)?;
+    /// assert_eq!(worker.threads(), 4);
+    /// assert!(Worker::builder().build_concurrent(0).is_err());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    pub fn build_concurrent(self, threads: usize) -> Result<ConcurrentWorker> {
+        ConcurrentWorker::build(self, threads)
     }
 }

@@ -2,11 +2,13 @@
 
 mod ability;
 mod builder;
+mod concurrent;
 mod cycle;
 mod execute;
 mod job;
 mod lifecycle;
 mod outcome;
+mod pace;
 mod scheduler;
 mod session;
 
@@ -16,6 +18,7 @@ use std::time::{Duration, Instant};
 pub use ability::{Ability, JobError, JobResult, TimeLimitMode};
 pub use builder::WorkerBuilder;
 use builder::WorkerOptions;
+pub use concurrent::ConcurrentWorker;
 pub use job::Job;
 pub use lifecycle::{JobEvent, StopHandle, StopReason, WorkSummary};
 pub use session::TimeoutUnit;
@@ -26,8 +29,17 @@ use crate::protocol::{Packet, PacketType};
 use crate::settings::Settings;
 use lifecycle::Callbacks;
 use outcome::RequeueGuard;
+use pace::LocalPace;
 use scheduler::Budget;
 use session::{Assignment, Registration, Session};
+
+/// Sleeps until `minimum` has passed since `started` ([`WorkerBuilder::min_runtime`]), or
+/// `stop` is used.
+fn wait_out(started: Instant, minimum: Duration, stop: &StopHandle) {
+    while started.elapsed() < minimum && !stop.is_stopped() {
+        std::thread::sleep(minimum.saturating_sub(started.elapsed()).min(IDLE_SLICE));
+    }
+}
 
 /// Fuzz entry point: see [`crate::__fuzz::worker_session`].
 pub(crate) fn fuzz_session(data: &[u8]) {
@@ -352,14 +364,7 @@ impl Worker {
     /// # Ok::<(), gearman_sync::Error>(())
     /// ```
     pub fn register(&mut self, ability: Ability) -> Result<&mut Self> {
-        let wire = self.settings.wire_function(&ability.name)?;
-        if ability.timeout.is_some_and(|limit| limit.is_zero()) {
-            return Err(ArgumentError::OutOfRange {
-                field: "time limit",
-                reason: "must be more than zero",
-            }
-            .into());
-        }
+        let wire = self.check_ability(&ability)?;
         let limit = ability.server_limit();
         let previous = self
             .abilities
@@ -385,6 +390,19 @@ impl Worker {
             }
         }
         Ok(self)
+    }
+
+    /// The name of `ability` as sent (with the prefix), or why it cannot be registered.
+    fn check_ability(&self, ability: &Ability) -> Result<Vec<u8>> {
+        let wire = self.settings.wire_function(&ability.name)?;
+        if ability.timeout.is_some_and(|limit| limit.is_zero()) {
+            return Err(ArgumentError::OutOfRange {
+                field: "time limit",
+                reason: "must be more than zero",
+            }
+            .into());
+        }
+        Ok(wire)
     }
 
     /// Unregisters `name` (`CANT_DO`). Returns false when it was not registered.
@@ -606,42 +624,16 @@ impl Worker {
     /// ```
     pub fn work(&mut self) -> Result<WorkSummary> {
         let started = Instant::now();
-        let mut last_job = started;
-        let mut jobs = 0u64;
-        let reason = loop {
-            if self.stop.is_stopped() {
-                break StopReason::Stopped;
-            }
-            if self.options.max_jobs > 0 && jobs >= self.options.max_jobs {
-                break StopReason::MaxJobs;
-            }
-            let mut slice = IDLE_SLICE;
-            if let Some(idle) = self.options.max_idle {
-                let left = idle.saturating_sub(last_job.elapsed());
-                if left.is_zero() {
-                    break StopReason::Idle;
-                }
-                slice = slice.min(left);
-            }
-            if self.next_job_with(slice, self.budget(jobs))? {
-                jobs += 1;
-                last_job = Instant::now();
-            }
-        };
-        // A GRAB pipelined before the stop may still bring a job: it is ours, so run it.
-        while self.awaiting_reply() && self.next_job_with(Duration::ZERO, Budget::DRAIN)? {
-            jobs += 1;
-        }
+        let mut pace = LocalPace::new(&self.options, started);
+        let reason = self.work_paced(&mut pace)?;
         if reason != StopReason::Stopped {
             if let Some(minimum) = self.options.min_runtime {
-                while started.elapsed() < minimum && !self.stop.is_stopped() {
-                    std::thread::sleep((minimum - started.elapsed()).min(IDLE_SLICE));
-                }
+                wait_out(started, minimum, &self.stop);
             }
         }
         self.sync_all();
         Ok(WorkSummary {
-            jobs,
+            jobs: pace.jobs,
             reason,
             elapsed: started.elapsed(),
         })
@@ -665,19 +657,6 @@ impl Worker {
     /// ```
     pub fn work_one(&mut self, timeout: Duration) -> Result<bool> {
         self.next_job_with(timeout, Budget::ONE)
-    }
-
-    /// How many jobs `work()` may hold around its next one, after `done` jobs.
-    fn budget(&self, done: u64) -> Budget {
-        let depth = u64::from(self.options.prefetch) + 1;
-        let left = match self.options.max_jobs {
-            0 => u64::MAX,
-            max => max.saturating_sub(done),
-        };
-        Budget {
-            now: depth.min(left),
-            after: depth.min(left.saturating_sub(1)),
-        }
     }
 
     /// Refuses to work without an ability.

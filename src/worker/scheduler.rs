@@ -25,6 +25,15 @@ impl Budget {
     pub(super) const DRAIN: Budget = Budget { now: 0, after: 0 };
     /// One job, nothing asked for ahead of it or after it.
     pub(super) const ONE: Budget = Budget { now: 1, after: 0 };
+
+    /// The budget of a worker that may hold `depth` jobs at once (the running one plus the
+    /// prefetch) and may run `left` more jobs in all.
+    pub(super) fn within(depth: u64, left: u64) -> Budget {
+        Budget {
+            now: depth.min(left),
+            after: depth.min(left.saturating_sub(1)),
+        }
+    }
 }
 
 impl Worker {
