@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{try_signal, wait_until, Gearmand};
-use gearman_sync::{Backoff, Client, Error, SharedClient, Task, TaskOutcome, UniqueMode};
+use gearman_sync::{Backoff, Client, Error, SharedClient, Task, TaskOutcome, UniqueMode, Worker};
 use util::{reversed, WorkerThread};
 
 fn shared_client(servers: &str) -> SharedClient {
@@ -228,10 +228,37 @@ fn one_threads_failure_puts_the_server_in_backoff_for_every_thread() {
 }
 
 #[test]
-fn killing_one_of_two_servers_loses_no_confirmed_background_job() {
+fn killing_one_of_two_servers_under_the_shared_client_and_a_concurrent_worker_loses_no_confirmed_job(
+) {
     let mut doomed = Gearmand::builder().sqlite_queue().start();
     let survivor = Gearmand::builder().sqlite_queue().start();
     let servers = format!("{},{}", doomed.addr(), survivor.addr());
+    let seen = Seen::default();
+    let mut worker = Worker::builder()
+        .servers(servers.as_str())
+        .backoff(Backoff::new(
+            Duration::from_millis(50),
+            Duration::from_millis(500),
+        ))
+        .build_concurrent(4)
+        .expect("worker");
+    let record = Arc::clone(&seen);
+    worker
+        .add_ability("record", move |job| {
+            *record
+                .lock()
+                .expect("lock")
+                .entry(job.workload().to_vec())
+                .or_default() += 1;
+            Ok(Vec::new())
+        })
+        .expect("ability");
+    assert_eq!(
+        worker.wait_registered(Duration::from_secs(5)).expect("up"),
+        2
+    );
+    let stop = worker.stop_handle();
+    let working = thread::spawn(move || worker.work());
     let client = Client::builder()
         .servers(servers.as_str())
         .unique_mode(UniqueMode::Random)
@@ -275,27 +302,39 @@ fn killing_one_of_two_servers_loses_no_confirmed_background_job() {
     let mut expected = Vec::new();
     for thread in threads {
         let (confirmed, after_kill, refused) = thread.join().expect("client thread");
-        assert!(after_kill > 0, "a thread stopped serving after the kill");
+        assert!(
+            after_kill > 0,
+            "a client thread stopped serving after the kill"
+        );
         assert!(
             refused <= 2,
             "{refused} submissions unconfirmed in one thread"
         );
         expected.extend(confirmed);
     }
-    // The killed server comes back with its queue; workers drain both.
+    // The killed server comes back with its queue; the same worker threads drain it.
     doomed.restart();
-    let seen = Seen::default();
-    let _worker = tag_and_record_worker(&servers, &seen);
     wait_until(Duration::from_secs(60), || {
         let seen = seen.lock().expect("lock");
         expected.iter().all(|workload| seen.contains_key(workload))
     });
-    // And the client serves on both servers again.
-    for n in 0..4 {
+    // And both sides serve on both servers again.
+    for n in 0..8 {
+        let workload = format!("again-{n}");
         client
-            .do_background("record", format!("again-{n}").as_str())
+            .do_background("record", workload.as_str())
             .expect("after the restart");
+        expected.push(workload.into_bytes());
     }
+    wait_until(Duration::from_secs(20), || {
+        let seen = seen.lock().expect("lock");
+        expected.iter().all(|workload| seen.contains_key(workload))
+    });
+    stop.stop();
+    working
+        .join()
+        .expect("worker thread")
+        .expect("the concurrent worker ends cleanly");
 }
 
 #[test]
