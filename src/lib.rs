@@ -112,11 +112,13 @@ pub use client::{
     UniqueJobStatus, UniqueMode, WaitSummary, Workload, DEFAULT_JOB_TIMEOUT,
     DEFAULT_REQUEST_TIMEOUT,
 };
-pub use error::{Error, Result, ServerErrorCode, ServerFailure, Waiting};
+pub use error::{Error, Result, ServerErrorCode, ServerFailure, TlsErrorKind, Waiting};
 pub use net::{
     perl_hash, AddressError, Backoff, JobHandle, Routing, ServerAddr, ToServers, DEFAULT_PORT,
     SERVERS_ENV,
 };
+#[cfg(feature = "tls")]
+pub use net::{TlsConfig, TlsConfigBuilder};
 pub use protocol::error::{ArgumentError, ProtocolError};
 pub use settings::Settings;
 pub use worker::{

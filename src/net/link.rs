@@ -98,7 +98,11 @@ impl Link {
         self.last_error = Some(error.clone());
         let delay = backoff.delay(self.failures);
         self.retry_at = Some(Instant::now() + delay);
-        if self.failures == 1 {
+        if error.tls_kind().is_some() {
+            // Not a server that is down: retrying cannot help until certificates, settings or
+            // the server change, so every attempt is reported.
+            log::warn!("cannot use {}: {error}; retrying in {delay:?}", self.addr);
+        } else if self.failures == 1 {
             log::warn!("lost {}: {error}; retrying in {delay:?}", self.addr);
         } else {
             log::debug!("cannot reach {}: {error}; retrying in {delay:?}", self.addr);
