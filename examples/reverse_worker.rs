@@ -4,28 +4,60 @@
 //!
 //! ```text
 //! cargo run --example reverse_worker -- [--servers LIST] [--id CLIENT_ID]
+//! cargo run --features tls --example reverse_worker -- --servers gm1:4730 \
+//!     --tls-ca ca.pem [--tls-cert client.pem --tls-key client.key] [--tls-name NAME]
 //! ```
-//! Servers default to `GEARMAN_SERVERS`, then `127.0.0.1:4730`.
+//! Servers default to `GEARMAN_SERVERS`, then `127.0.0.1:4730`. The `--tls-*` options (see
+//! `common/tls_args.rs`) turn TLS on; they need the `tls` feature.
 
 use std::process::ExitCode;
 
 use gearman_sync::Worker;
 
+#[path = "common/tls_args.rs"]
+mod tls_args;
+
+#[cfg(feature = "tls")]
+type Tls = gearman_sync::TlsConfig;
+#[cfg(not(feature = "tls"))]
+type Tls = ();
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: reverse_worker [--servers LIST] [--id CLIENT_ID] [--tls-ca FILE | \
+         --tls-system-roots] [--tls-cert FILE --tls-key FILE] [--tls-name NAME]"
+    );
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let mut servers = String::new();
     let mut client_id = String::from("reverse-worker");
+    let mut tls = tls_args::TlsArgs::default();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        match tls.take(&arg, &mut args) {
+            Some(Ok(())) => continue,
+            Some(Err(why)) => {
+                eprintln!("reverse_worker: {why}");
+                return usage();
+            }
+            None => {}
+        }
         match (arg.as_str(), args.next()) {
             ("--servers", Some(list)) => servers = list,
             ("--id", Some(id)) => client_id = id,
-            _ => {
-                eprintln!("usage: reverse_worker [--servers LIST] [--id CLIENT_ID]");
-                return ExitCode::from(2);
-            }
+            _ => return usage(),
         }
     }
-    match run(&servers, &client_id) {
+    let tls = match tls.config() {
+        Ok(tls) => tls,
+        Err(why) => {
+            eprintln!("reverse_worker: {why}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match run(&servers, &client_id, tls) {
         Ok(jobs) => {
             eprintln!("reverse_worker: stopped after {jobs} job(s)");
             ExitCode::SUCCESS
@@ -37,11 +69,20 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(servers: &str, client_id: &str) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut worker = Worker::builder()
-        .servers(servers)
-        .client_id(client_id)
-        .build()?;
+fn run(
+    servers: &str,
+    client_id: &str,
+    tls: Option<Tls>,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let builder = Worker::builder().servers(servers).client_id(client_id);
+    #[cfg(feature = "tls")]
+    let builder = match tls {
+        Some(tls) => builder.tls(tls),
+        None => builder,
+    };
+    #[cfg(not(feature = "tls"))]
+    let () = tls.unwrap_or_default();
+    let mut worker = builder.build()?;
     worker.add_ability("reverse", |job| {
         job.send_status(0, 1)?;
         // Text is reversed by character so that it stays valid UTF-8; other bytes byte-wise.
