@@ -316,10 +316,14 @@ impl TlsConfigBuilder {
 ///
 /// The cipher suites are rustls' own, with AES-128-GCM offered before AES-256-GCM (as Go's
 /// and the browsers' clients do): gearmand's OpenSSL follows the client's order, and 10 AES
-/// rounds instead of 14 make bulk data cheaper on both ends (BENCHMARKS.md, TLS).
+/// rounds instead of 14 make bulk data cheaper on both ends. The key exchange groups are
+/// X25519, P-256, P-384 in that order (the ring provider of rustls 0.23.48 puts P-384 first,
+/// which made each handshake's key exchange about ten times as costly; BENCHMARKS.md, TLS).
 #[allow(deprecated)]
 fn ring_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::ring::kx_group::{SECP256R1, SECP384R1, X25519};
     let mut provider = rustls::crypto::ring::default_provider();
+    provider.kx_groups = vec![X25519, SECP256R1, SECP384R1];
     provider.cipher_suites.sort_by_key(|suite| {
         !suite
             .suite()
