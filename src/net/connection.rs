@@ -37,6 +37,16 @@ pub(crate) struct ConnectOptions {
     pub(crate) tls: Option<super::TlsConfig>,
 }
 
+impl ConnectOptions {
+    /// True when connections use TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+}
+
 impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
