@@ -6,9 +6,19 @@
 //! modes: bg_submit bg_submit_tasks drain worker_drain echo_worker fg_roundtrip fg_tasks large
 //!        fg_shared (batch = threads; BENCH_SHARING=shared|separate|mutex)
 //!        drain_concurrent drain_processes (label = threads / processes; see bench/concurrent.rs)
+//!        connect
 //! ```
 //! Every payload carries its job's sequence number; every result is checked, and any mismatch
 //! prints `FAIL ...` on stderr and exits 1. `BENCH_TAG=<t>` appends `tag=<t>`.
+//!
+//! `connect` opens N new connections one after the other (a client's connect, its ECHO probe
+//! and one ECHO of `size` bytes each) and reports the time per connection: over TLS minus
+//! plain, the handshake.
+//!
+//! TLS (built with `--features tls`): `BENCH_TLS_CA=<ca.pem>` turns it on for every
+//! connection, with `BENCH_TLS_CERT`/`BENCH_TLS_KEY` (a client certificate) and
+//! `BENCH_TLS_NAME` (the name checked) optional; lines then carry `tls=1`
+//! (scripts/bench-tls).
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
@@ -75,6 +85,7 @@ fn main() -> ExitCode {
         "fg_roundtrip" | "large" => fg_roundtrip(&args),
         "fg_tasks" => fg_tasks(&args),
         "fg_shared" => fg_shared::fg_shared(&args),
+        "connect" => connect(&args),
         _ => Err(format!("unknown mode {}", args.mode)),
     };
     match result {
@@ -136,18 +147,69 @@ fn check(buf: &[u8], size: usize) -> Option<u64> {
     (differences == 0).then_some(seq)
 }
 
-fn client_builder(args: &Args) -> ClientBuilder {
-    Client::builder()
+fn client_builder(args: &Args) -> Result<ClientBuilder, String> {
+    let builder = Client::builder()
         .servers(&args.servers)
         .job_timeout(Duration::from_secs(900))
-        .max_body_len(max_body(args.size))
+        .max_body_len(max_body(args.size));
+    Ok(with_tls!(builder))
 }
 
 fn client(args: &Args) -> Result<Client, String> {
-    client_builder(args)
+    client_builder(args)?
         .build()
         .map_err(|error| error.to_string())
 }
+
+/// The TLS settings from `BENCH_TLS_*`, read once (`None`: plain TCP).
+#[cfg(feature = "tls")]
+fn tls() -> Result<Option<gearman_sync::TlsConfig>, String> {
+    static TLS: std::sync::OnceLock<Result<Option<gearman_sync::TlsConfig>, String>> =
+        std::sync::OnceLock::new();
+    TLS.get_or_init(|| {
+        let Ok(ca) = std::env::var("BENCH_TLS_CA") else {
+            return Ok(None);
+        };
+        let mut builder = gearman_sync::TlsConfig::builder().ca_file(ca);
+        if let (Ok(cert), Ok(key)) = (
+            std::env::var("BENCH_TLS_CERT"),
+            std::env::var("BENCH_TLS_KEY"),
+        ) {
+            builder = builder.client_cert(cert, key);
+        }
+        if let Ok(name) = std::env::var("BENCH_TLS_NAME") {
+            builder = builder.server_name(name);
+        }
+        builder.build().map(Some).map_err(|error| error.to_string())
+    })
+    .clone()
+}
+
+/// Without the `tls` feature, `BENCH_TLS_CA` is refused rather than ignored.
+#[cfg(not(feature = "tls"))]
+fn tls() -> Result<Option<()>, String> {
+    match std::env::var_os("BENCH_TLS_CA") {
+        Some(_) => Err("BENCH_TLS_CA needs the bench built with --features tls".to_owned()),
+        None => Ok(None),
+    }
+}
+
+/// `builder` with the `BENCH_TLS_*` settings applied (a macro: the three builders share the
+/// setter, not a trait).
+macro_rules! with_tls {
+    ($builder:expr) => {{
+        let builder = $builder;
+        #[cfg(feature = "tls")]
+        let builder = match tls()? {
+            Some(tls) => builder.tls(tls),
+            None => builder,
+        };
+        #[cfg(not(feature = "tls"))]
+        tls()?;
+        builder
+    }};
+}
+use with_tls;
 
 fn max_body(size: usize) -> u32 {
     (size as u64 + 64 * 1024).clamp(64 << 20, u64::from(u32::MAX)) as u32
@@ -170,7 +232,9 @@ fn worker(args: &Args, jobs: u64) -> Result<Worker, String> {
     if jobs > 0 {
         builder = builder.max_idle(Duration::from_secs(30));
     }
-    builder.build().map_err(|error| error.to_string())
+    with_tls!(builder)
+        .build()
+        .map_err(|error| error.to_string())
 }
 
 /// Prints one result line in gmbench's format.
@@ -190,9 +254,14 @@ fn line(args: &Args, mode: &str, secs: f64, extra: &str) {
     } else {
         format!(" {extra}")
     };
+    let tls = if std::env::var_os("BENCH_TLS_CA").is_some() {
+        " tls=1"
+    } else {
+        ""
+    };
     println!(
         "mode={mode} n={} size={} secs={secs:.6} ops_per_s={ops:.1}{extra} \
-         self_cpu_user={user:.3} self_cpu_sys={system:.3} self_maxrss_kb={maxrss}{tag}",
+         self_cpu_user={user:.3} self_cpu_sys={system:.3} self_maxrss_kb={maxrss}{tls}{tag}",
         args.n, args.size
     );
 }
@@ -411,6 +480,43 @@ fn fg_tasks(args: &Args) -> Outcome {
     }
     let extra = format!("ok={} workers={} batch={batch}", args.n, args.label);
     line(args, "fg_tasks", started.elapsed().as_secs_f64(), &extra);
+    Ok(())
+}
+
+/// N connections one after the other, each a new client: connect (and TLS handshake), the
+/// pool's ECHO probe, one ECHO of `size` bytes; the time per connection.
+fn connect(args: &Args) -> Outcome {
+    let payload = payload(args.size, 0);
+    let mut latencies = Vec::with_capacity(args.n as usize);
+    let started = Instant::now();
+    for seq in 0..args.n {
+        let opened = Instant::now();
+        let mut client = client(args)?;
+        let echoed = client
+            .echo(&payload)
+            .map_err(|error| format!("connection #{seq}: {error}"))?;
+        latencies.push(opened.elapsed().as_secs_f64());
+        if echoed != payload {
+            return Err(format!("connection #{seq}: echo differs"));
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    latencies.sort_by(f64::total_cmp);
+    let n = latencies.len();
+    let at = |fraction: f64| {
+        latencies
+            .get(((n.max(1) - 1) as f64 * fraction) as usize)
+            .copied()
+            .unwrap_or(0.0)
+            * 1e6
+    };
+    let extra = format!(
+        "ok={n} mean_us={:.1} p50_us={:.1} p99_us={:.1}",
+        if n > 0 { secs / n as f64 * 1e6 } else { 0.0 },
+        at(0.5),
+        at(0.99)
+    );
+    line(args, "connect", secs, &extra);
     Ok(())
 }
 

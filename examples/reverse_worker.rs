@@ -4,8 +4,11 @@
 //!
 //! ```text
 //! cargo run --example reverse_worker -- [--servers LIST] [--id CLIENT_ID] [--threads N] [--sleep-ms MS]
+//! cargo run --features tls --example reverse_worker -- --servers gm1:4730 \
+//!     --tls-ca ca.pem [--tls-cert client.pem --tls-key client.key] [--tls-name NAME]
 //! ```
-//! Servers default to `GEARMAN_SERVERS`, then `127.0.0.1:4730`. `--threads N` (default 1) runs
+//! Servers default to `GEARMAN_SERVERS`, then `127.0.0.1:4730`. The `--tls-*` options (see
+//! `common/tls_args.rs`) turn TLS on; they need the `tls` feature. `--threads N` (default 1) runs
 //! up to N jobs at once, on N connections per server (a
 //! [`ConcurrentWorker`](gearman_sync::ConcurrentWorker)); `--sleep-ms MS` (default 0) makes
 //! each job sleep MS milliseconds before it answers, to show that concurrency:
@@ -22,20 +25,36 @@ use std::time::Duration;
 
 use gearman_sync::{JobResult, Worker};
 
-const USAGE: &str =
-    "usage: reverse_worker [--servers LIST] [--id CLIENT_ID] [--threads N] [--sleep-ms MS]";
+#[path = "common/tls_args.rs"]
+mod tls_args;
+
+#[cfg(feature = "tls")]
+type Tls = gearman_sync::TlsConfig;
+#[cfg(not(feature = "tls"))]
+type Tls = ();
+
+const USAGE: &str = "usage: reverse_worker [--servers LIST] [--id CLIENT_ID] [--threads N] \
+     [--sleep-ms MS] [--tls-ca FILE | --tls-system-roots] [--tls-cert FILE --tls-key FILE] \
+     [--tls-name NAME]";
 
 struct Options {
     servers: String,
     client_id: String,
     threads: usize,
     sleep: Duration,
+    tls: Option<Tls>,
 }
 
 fn main() -> ExitCode {
-    let Some(options) = parse(std::env::args().skip(1)) else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
+    let options = match parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(why) => {
+            if !why.is_empty() {
+                eprintln!("reverse_worker: {why}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
     };
     match run(&options) {
         Ok(jobs) => {
@@ -49,24 +68,37 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Option<Options> {
+/// The options, or why they cannot be used (empty: just print the usage).
+fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
         servers: String::new(),
         client_id: String::from("reverse-worker"),
         threads: 1,
         sleep: Duration::ZERO,
+        tls: None,
     };
+    let mut tls = tls_args::TlsArgs::default();
     while let Some(arg) = args.next() {
-        let value = args.next()?;
+        if let Some(taken) = tls.take(&arg, &mut args) {
+            taken?;
+            continue;
+        }
+        let value = args.next().ok_or(format!("{arg} needs a value"))?;
+        let bad = || format!("{arg} {value}: not a valid value");
         match arg.as_str() {
             "--servers" => options.servers = value,
             "--id" => options.client_id = value,
-            "--threads" => options.threads = value.parse().ok().filter(|&n| n > 0)?,
-            "--sleep-ms" => options.sleep = Duration::from_millis(value.parse().ok()?),
-            _ => return None,
+            "--threads" => {
+                options.threads = value.parse().ok().filter(|&n| n > 0).ok_or_else(bad)?
+            }
+            "--sleep-ms" => {
+                options.sleep = Duration::from_millis(value.parse().map_err(|_| bad())?)
+            }
+            _ => return Err(String::new()),
         }
     }
-    Some(options)
+    options.tls = tls.config()?;
+    Ok(options)
 }
 
 /// The job: progress 0/1, an optional sleep, the workload reversed, progress 1/1.
@@ -86,10 +118,17 @@ fn reverse(job: &mut gearman_sync::Job<'_>, sleep: Duration) -> JobResult {
 fn run(options: &Options) -> Result<u64, Box<dyn std::error::Error>> {
     // One thread or several: each thread is a plain Worker with its own connections, and the
     // handler is shared by all of them.
-    let mut worker = Worker::builder()
+    let builder = Worker::builder()
         .servers(&options.servers)
-        .client_id(&options.client_id)
-        .build_concurrent(options.threads)?;
+        .client_id(&options.client_id);
+    #[cfg(feature = "tls")]
+    let builder = match options.tls.clone() {
+        Some(tls) => builder.tls(tls),
+        None => builder,
+    };
+    #[cfg(not(feature = "tls"))]
+    let () = options.tls.unwrap_or_default();
+    let mut worker = builder.build_concurrent(options.threads)?;
     let sleep = options.sleep;
     worker.add_ability("reverse", move |job| reverse(job, sleep))?;
     let stop = worker.stop_handle(); // stops every thread

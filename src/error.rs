@@ -96,6 +96,8 @@ pub enum Waiting {
     ServerVersion,
     /// A socket read or write (the I/O timeout).
     Socket,
+    /// The TLS handshake of a new connection (bounded by the connect timeout).
+    TlsHandshake,
 }
 
 impl fmt::Display for Waiting {
@@ -110,6 +112,7 @@ impl fmt::Display for Waiting {
             Waiting::AdminReply => f.write_str("an admin reply"),
             Waiting::ServerVersion => f.write_str("the server's version"),
             Waiting::Socket => f.write_str("the socket"),
+            Waiting::TlsHandshake => f.write_str("the TLS handshake"),
         }
     }
 }
@@ -166,6 +169,62 @@ impl fmt::Display for ServerErrorCode {
             ServerErrorCode::InvalidCommand => "INVALID_COMMAND",
             ServerErrorCode::InvalidMagic => "INVALID_MAGIC",
             ServerErrorCode::Other(code) => code,
+        })
+    }
+}
+
+/// Why a TLS connection failed (in [`Error::Tls`]): what to fix differs per kind, and none of
+/// them goes away by retrying.
+///
+/// ```
+/// use gearman_sync::{Error, TlsErrorKind};
+/// let error = Error::Tls {
+///     server: "gm1:4730".into(),
+///     kind: TlsErrorKind::UnknownIssuer,
+///     message: "invalid peer certificate: UnknownIssuer".into(),
+/// };
+/// assert_eq!(error.tls_kind(), Some(TlsErrorKind::UnknownIssuer));
+/// assert!(error.to_string().starts_with("TLS with gm1:4730 failed: the server's certificate"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TlsErrorKind {
+    /// The server's certificate chain does not lead to a trusted root (wrong CA file, or a
+    /// self-signed server certificate that is not in it).
+    UnknownIssuer,
+    /// The certificate is valid but not for the name checked (the host of the address, or
+    /// the configured server name; an IP address is matched against the IP SANs).
+    NameMismatch,
+    /// The certificate (or one in its chain) has expired.
+    Expired,
+    /// The certificate (or one in its chain) is not valid yet: check the clocks.
+    NotYetValid,
+    /// Another problem with the server's certificate (bad signature, revoked, wrong key usage,
+    /// unsupported algorithm, bad encoding).
+    BadCertificate,
+    /// The server (or a TLS proxy) refused the handshake with an alert, for example because
+    /// it requires a client certificate that was not sent or that it does not trust.
+    HandshakeRefused,
+    /// The peer does not speak TLS: it answered the TLS hello with something else, or closed
+    /// the connection without a TLS reply (a plain-text gearmand does that).
+    NotTls,
+    /// Any other TLS failure (a protocol violation, no common cipher suite or version).
+    Other,
+}
+
+impl fmt::Display for TlsErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsErrorKind::UnknownIssuer => {
+                "the server's certificate is not signed by a trusted CA (unknown issuer)"
+            }
+            TlsErrorKind::NameMismatch => "the server's certificate is not valid for this name",
+            TlsErrorKind::Expired => "the server's certificate has expired",
+            TlsErrorKind::NotYetValid => "the server's certificate is not valid yet",
+            TlsErrorKind::BadCertificate => "the server's certificate is unusable",
+            TlsErrorKind::HandshakeRefused => "the peer refused the TLS handshake",
+            TlsErrorKind::NotTls => "the peer does not speak TLS (a plain-text port?)",
+            TlsErrorKind::Other => "TLS error",
         })
     }
 }
@@ -316,6 +375,27 @@ pub enum Error {
         /// The time limit that passed.
         timeout: Duration,
     },
+    /// A TLS connection to a server failed (feature `tls`): the handshake was refused, the
+    /// server's certificate was not trusted, or the peer does not speak TLS. Nothing was sent
+    /// on the failed connection. Retrying does not help until the certificates, the settings
+    /// or the server are fixed; see [`TlsErrorKind`].
+    #[error("TLS with {server} failed: {kind}: {message}")]
+    Tls {
+        /// The peer, as `host:port`.
+        server: String,
+        /// What failed, for the caller to act on.
+        kind: TlsErrorKind,
+        /// The TLS library's description (the alert, the certificate error ...).
+        message: String,
+    },
+    /// The TLS settings could not be used (feature `tls`): a CA, certificate or key file that
+    /// cannot be read or holds nothing usable, or a bad server name. Reported by
+    /// `TlsConfigBuilder::build`, before any connection.
+    #[error("TLS settings: {reason}")]
+    TlsSetup {
+        /// What is wrong, naming the file or value.
+        reason: String,
+    },
     /// A job's connection died, so data for it can no longer be sent.
     #[error("the connection that assigned job {handle} is gone")]
     JobConnectionLost {
@@ -372,6 +452,31 @@ impl Error {
     /// ```
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })
+    }
+
+    /// The kind of TLS failure behind this error: [`Error::Tls`] itself, or the first TLS
+    /// failure among the servers of [`Error::NoJobServers`] (a client that found no usable
+    /// server). `None` for every other error.
+    ///
+    /// ```
+    /// use gearman_sync::{Error, ServerFailure, TlsErrorKind};
+    /// let refused = Error::Tls {
+    ///     server: "gm1:4730".into(),
+    ///     kind: TlsErrorKind::NameMismatch,
+    ///     message: "certificate not valid for name \"gm1\"".into(),
+    /// };
+    /// let none_left = Error::NoJobServers(vec![ServerFailure::new("gm1:4730", Some(refused))]);
+    /// assert_eq!(none_left.tls_kind(), Some(TlsErrorKind::NameMismatch));
+    /// assert_eq!(Error::NoJobServers(Vec::new()).tls_kind(), None);
+    /// ```
+    pub fn tls_kind(&self) -> Option<TlsErrorKind> {
+        match self {
+            Error::Tls { kind, .. } => Some(*kind),
+            Error::NoJobServers(failures) => failures
+                .iter()
+                .find_map(|failure| failure.error.as_deref().and_then(Error::tls_kind)),
+            _ => None,
+        }
     }
 
     /// True when the job may exist on the server although this call failed: a submission

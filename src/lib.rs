@@ -2,7 +2,8 @@
 //!
 //! A synchronous, blocking [Gearman](http://gearman.org) client and worker for CLI tools and
 //! plain threads: no async runtime, plain `std::net` sockets, a sans-IO packet codec, and five
-//! small dependencies. Tested against gearmand 1.1.20 (Debian 12), 1.1.22 and 2.0.0.
+//! small dependencies; TLS (rustls) with the `tls` feature. Tested against gearmand 1.1.20
+//! (Debian 12), 1.1.22 and 2.0.0.
 //!
 //! ## Which type do I use?
 //!
@@ -19,6 +20,7 @@
 //! | stop a worker from another thread or a signal handler | [`StopHandle`] |
 //! | inspect or manage a server (`status`, `workers`, `cancel job` ...) | [`Admin`] |
 //! | speak the wire protocol yourself | [`protocol`] |
+//! | encrypt and authenticate connections (feature `tls`) | `TlsConfig`, given to each builder's `tls` |
 //!
 //! ## Quick start: client
 //!
@@ -78,6 +80,9 @@
 //! * [`Error::JobFailed`] / [`Error::JobException`]: the job ran and failed.
 //! * [`Error::WorkerThread`]: a [`ConcurrentWorker`] thread could not be started (or panicked,
 //!   a bug).
+//! * [`Error::Tls`]: a TLS connection failed (feature `tls`), with a [`TlsErrorKind`] naming the
+//!   cause (unknown issuer, name mismatch, expired, refused, not TLS); [`Error::TlsSetup`]: TLS
+//!   settings that cannot be used.
 //! * [`Error::Timeout`]: a deadline passed. No call blocks forever: jobs default to 60 s, other
 //!   requests to 10 s, and both can be changed per client and per task.
 //!
@@ -135,11 +140,13 @@ pub use client::{
     Task, TaskId, TaskOutcome, TaskSet, UniqueJobStatus, UniqueMode, WaitSummary, Workload,
     DEFAULT_JOB_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
 };
-pub use error::{Error, Result, ServerErrorCode, ServerFailure, Waiting};
+pub use error::{Error, Result, ServerErrorCode, ServerFailure, TlsErrorKind, Waiting};
 pub use net::{
     perl_hash, AddressError, Backoff, JobHandle, Routing, ServerAddr, ToServers, DEFAULT_PORT,
     SERVERS_ENV,
 };
+#[cfg(feature = "tls")]
+pub use net::{TlsConfig, TlsConfigBuilder};
 pub use protocol::error::{ArgumentError, ProtocolError};
 pub use settings::Settings;
 pub use worker::{

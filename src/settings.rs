@@ -1,7 +1,8 @@
 //! The settings core: what [`Client`](crate::Client), [`Worker`](crate::Worker) and
 //! [`Admin`](crate::Admin) all have (servers, client ID, prefix, connect and I/O timeouts,
-//! keepalive, the largest body accepted, reconnect backoff), set through the same builder
-//! methods, checked by one validation and read back through [`Settings`].
+//! keepalive, the largest body accepted, reconnect backoff, and with the `tls` feature TLS), set
+//! through the same builder methods, checked by one validation and read back through
+//! [`Settings`].
 
 use std::time::Duration;
 
@@ -77,6 +78,20 @@ impl Settings {
     /// The reconnect backoff for failed servers.
     pub fn backoff(&self) -> Backoff {
         self.backoff
+    }
+
+    /// The TLS settings every connection uses (feature `tls`); `None`: plain TCP.
+    ///
+    /// ```no_run
+    /// use gearman_sync::{Client, TlsConfig};
+    /// let tls = TlsConfig::builder().ca_file("ca.pem").build()?;
+    /// let client = Client::builder().servers("gm1").tls(tls).build()?;
+    /// assert!(client.settings().tls().is_some());
+    /// # Ok::<(), gearman_sync::Error>(())
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&crate::TlsConfig> {
+        self.connect.tls.as_ref()
     }
 }
 
@@ -251,6 +266,24 @@ macro_rules! settings_setters {
         /// ```
         pub fn backoff(mut self, backoff: crate::Backoff) -> Self {
             self.$field.settings.backoff = backoff;
+            self
+        }
+
+        /// TLS for every connection (feature `tls`): the server's certificate chain and name
+        /// are verified on each connect, within the connect timeout, and a failure is
+        /// [`Error::Tls`](crate::Error::Tls) naming its cause. See
+        /// [`TlsConfig`](crate::TlsConfig).
+        ///
+        /// ```no_run
+        #[doc = concat!("use gearman_sync::{", stringify!($owner), ", TlsConfig};")]
+        /// let tls = TlsConfig::builder().ca_file("/etc/gearman/ca.pem").build()?;
+        #[doc = concat!("let built = ", stringify!($owner), "::builder().servers(\"gm1.internal:4730\").tls(tls).build()?;")]
+        /// assert!(built.settings().tls().is_some());
+        /// # Ok::<(), gearman_sync::Error>(())
+        /// ```
+        #[cfg(feature = "tls")]
+        pub fn tls(mut self, config: crate::TlsConfig) -> Self {
+            self.$field.settings.connect.tls = Some(config);
             self
         }
     };

@@ -31,7 +31,7 @@ pub(super) fn fg_shared(args: &Args) -> Outcome {
     let threads = args.batch.max(1);
     let sharing = match std::env::var("BENCH_SHARING").as_deref() {
         Ok("shared") | Err(_) => Sharing::Shared(
-            super::client_builder(args)
+            super::client_builder(args)?
                 .build_shared()
                 .map_err(|error| error.to_string())?,
         ),

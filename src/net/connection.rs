@@ -1,15 +1,16 @@
-//! One server connection: socket setup, a read buffer feeding the codec, and a write buffer
-//! flushed in one write per batch. The only module that touches `TcpStream`.
+//! One server connection: socket setup (and, with TLS, the handshake), a read buffer feeding
+//! the codec, and a write buffer flushed in one write per batch. With `stream.rs` and `tls/`,
+//! the only code that touches `TcpStream`.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, TcpKeepalive, Type};
 
 use super::address::ServerAddr;
-use super::poll;
 use super::read_buffer::ReadBuffer;
+use super::stream::{Stream, TlsFailure};
 use super::wait::Deadline;
 use crate::error::{Error, ProtocolError, Result, Waiting};
 use crate::protocol::{
@@ -31,6 +32,19 @@ pub(crate) struct ConnectOptions {
     pub(crate) keepalive: Option<Duration>,
     /// Largest packet body accepted from the server (default 64 MiB).
     pub(crate) max_body_len: u32,
+    /// TLS for every connection (feature `tls`; default none: plain TCP).
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<super::TlsConfig>,
+}
+
+impl ConnectOptions {
+    /// True when connections use TLS.
+    pub(crate) fn uses_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
 }
 
 impl Default for ConnectOptions {
@@ -40,6 +54,8 @@ impl Default for ConnectOptions {
             io_timeout: Duration::from_secs(30),
             keepalive: Some(Duration::from_secs(60)),
             max_body_len: crate::protocol::DEFAULT_MAX_BODY_LEN,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -53,7 +69,7 @@ impl Default for ConnectOptions {
 #[derive(Debug)]
 pub(crate) struct Connection {
     server: ServerAddr,
-    stream: TcpStream,
+    stream: Stream,
     read_buf: ReadBuffer,
     /// A large packet being read straight into its own body buffer.
     large: Option<LargeRead>,
@@ -101,11 +117,14 @@ enum ReadMode {
 }
 
 impl Connection {
-    /// Connects to `server` (every resolved address in turn) with the given options.
+    /// Connects to `server` (every resolved address in turn) with the given options, and with
+    /// TLS configured runs the handshake.
     ///
     /// Blocks for the DNS lookup and up to `connect_timeout` per address; sets `TCP_NODELAY`,
     /// keepalive (when configured) and the I/O timeout. Fails with [`Error::Io`] carrying the
-    /// lookup's or the last address's error. Nothing is sent.
+    /// lookup's or the last address's error. The TLS handshake gets another `connect_timeout`
+    /// ([`Error::Timeout`] for [`Waiting::TlsHandshake`]) and fails with [`Error::Tls`] when the
+    /// server cannot be trusted or refuses; nothing but the handshake is sent.
     pub(crate) fn connect(server: &ServerAddr, options: &ConnectOptions) -> Result<Connection> {
         let io_error = |source: io::Error| Error::Io {
             server: server.to_string(),
@@ -116,8 +135,9 @@ impl Connection {
             io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
         for addr in addrs {
             match connect_one(&addr, options) {
-                Ok(stream) => {
+                Ok(socket) => {
                     log::debug!("connected to {server} ({addr})");
+                    let stream = secure(server, socket, options)?;
                     return Ok(Connection::from_stream(server.clone(), stream, options));
                 }
                 Err(error) => last_error = error,
@@ -126,7 +146,7 @@ impl Connection {
         Err(io_error(last_error))
     }
 
-    fn from_stream(server: ServerAddr, stream: TcpStream, options: &ConnectOptions) -> Connection {
+    fn from_stream(server: ServerAddr, stream: Stream, options: &ConnectOptions) -> Connection {
         Connection {
             server,
             stream,
@@ -147,9 +167,11 @@ impl Connection {
         &self.server
     }
 
-    /// The underlying stream, for readiness polling.
-    pub(crate) fn stream(&self) -> &TcpStream {
-        &self.stream
+    /// The TCP socket, for readiness polling. Over TLS, plaintext may be waiting inside the
+    /// session while the socket is not readable: [`read_available`](Connection::read_available)
+    /// takes it, and callers try that before they wait on the socket.
+    pub(crate) fn socket(&self) -> &TcpStream {
+        self.stream.socket()
     }
 
     /// Queues a request packet built from `args` (checked against the type's shape, see
@@ -265,6 +287,7 @@ impl Connection {
     /// One `read` call appending to the buffer (blocks unless the socket is readable, at
     /// most the I/O timeout, then [`Error::Timeout`]). Returns the number of bytes read.
     /// End of stream is [`Error::ConnectionClosed`].
+    #[cfg_attr(not(test), allow(dead_code))] // the waits read without blocking since TLS
     pub(crate) fn read_some(&mut self) -> Result<usize> {
         self.set_read_timeout(self.io_timeout)?;
         match self.read_into(ReadMode::Block)? {
@@ -314,6 +337,7 @@ impl Connection {
     fn set_read_timeout(&mut self, timeout: Duration) -> Result<()> {
         if self.read_timeout != timeout {
             self.stream
+                .socket()
                 .set_read_timeout(Some(timeout))
                 .map_err(|source| self.io_error(source))?;
             self.read_timeout = timeout;
@@ -342,7 +366,7 @@ impl Connection {
                     other => break other,
                 }
             },
-            ReadMode::Now => poll::read_now(&self.stream, spare),
+            ReadMode::Now => self.stream.read_now(spare),
         };
         let count = match result {
             Ok(0) => return Ok(None),
@@ -465,13 +489,7 @@ impl Connection {
     /// Checks, without blocking, that the server has not closed the connection. Any bytes that
     /// are waiting are kept in the buffer. A closed connection is [`Error::ConnectionClosed`].
     pub(crate) fn check_alive(&mut self) -> Result<()> {
-        let mut ready = Vec::with_capacity(1);
-        let readable = poll::wait_readable(&[&self.stream], Some(Duration::ZERO), &mut ready)
-            .map_err(|source| self.io_error(source))?;
-        if readable > 0 {
-            self.read_some()?;
-        }
-        Ok(())
+        self.read_available().map(drop)
     }
 
     /// The I/O timeout configured for this connection ([`ConnectOptions::io_timeout`]).
@@ -481,10 +499,17 @@ impl Connection {
 
     /// Closes both directions of the socket; later reads and writes fail.
     pub(crate) fn shutdown(&self) {
-        let _ = self.stream.shutdown(Shutdown::Both);
+        let _ = self.stream.socket().shutdown(Shutdown::Both);
     }
 
     fn io_error(&self, source: io::Error) -> Error {
+        if let Some(failure) = TlsFailure::inside(&source) {
+            return Error::Tls {
+                server: self.server.to_string(),
+                kind: failure.kind,
+                message: failure.message.clone(),
+            };
+        }
         if matches!(
             source.kind(),
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
@@ -499,6 +524,36 @@ impl Connection {
             source: source.into(),
         }
     }
+}
+
+/// The stream over a connected socket: the socket itself, or with TLS configured a session
+/// after its handshake.
+#[cfg_attr(not(feature = "tls"), allow(clippy::unnecessary_wraps))]
+fn secure(server: &ServerAddr, socket: TcpStream, options: &ConnectOptions) -> Result<Stream> {
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &options.tls {
+        use super::tls::{HandshakeError, TlsStream};
+        let name = tls.name_for(server)?;
+        let limit = options.connect_timeout;
+        return match TlsStream::handshake(socket, tls, name, limit, options.io_timeout) {
+            Ok(session) => Ok(Stream::Tls(Box::new(session))),
+            Err(HandshakeError::Tls(failure)) => Err(Error::Tls {
+                server: server.to_string(),
+                kind: failure.kind,
+                message: failure.message,
+            }),
+            Err(HandshakeError::Timeout) => Err(Error::Timeout {
+                waiting_for: Waiting::TlsHandshake,
+                timeout: limit,
+            }),
+            Err(HandshakeError::Io(source)) => Err(Error::Io {
+                server: server.to_string(),
+                source: source.into(),
+            }),
+        };
+    }
+    let _ = (server, options);
+    Ok(Stream::Plain(socket))
 }
 
 fn connect_one(addr: &std::net::SocketAddr, options: &ConnectOptions) -> io::Result<TcpStream> {

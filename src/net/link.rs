@@ -101,7 +101,11 @@ impl Link {
         self.close();
         let failure = self.health.fail(error, backoff, Instant::now());
         let delay = failure.delay;
-        if failure.count == 1 && failure.counted {
+        if error.tls_kind().is_some() {
+            // Not a server that is down: retrying cannot help until certificates, settings or
+            // the server change, so every attempt is reported.
+            log::warn!("cannot use {}: {error}; retrying in {delay:?}", self.addr);
+        } else if failure.count == 1 && failure.counted {
             log::warn!("lost {}: {error}; retrying in {delay:?}", self.addr);
         } else {
             log::debug!("cannot reach {}: {error}; retrying in {delay:?}", self.addr);

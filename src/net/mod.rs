@@ -10,6 +10,9 @@ mod link;
 mod poll;
 mod pool;
 mod read_buffer;
+mod stream;
+#[cfg(feature = "tls")]
+mod tls;
 mod wait;
 
 #[cfg(test)]
@@ -24,4 +27,6 @@ pub use handle::JobHandle;
 pub(crate) use link::Link;
 pub use pool::{perl_hash, Routing};
 pub(crate) use pool::{ConnectionPool, PoolOptions, SharedPoolState};
+#[cfg(feature = "tls")]
+pub use tls::{TlsConfig, TlsConfigBuilder};
 pub(crate) use wait::{read_any, Arrival, Deadline, WaitBuffers};

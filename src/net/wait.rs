@@ -53,7 +53,9 @@ pub(crate) fn read_any(
     if progress {
         return Ok(());
     }
-    let streams: Vec<_> = conns.iter().map(|conn| conn.stream()).collect();
+    // Every connection was just read without blocking, which also took the plaintext a TLS
+    // session held: whatever is still to come has to arrive on a socket.
+    let streams: Vec<_> = conns.iter().map(|conn| conn.socket()).collect();
     wait_readable(&streams, timeout, &mut buffers.ready)
         .map_err(|source| Error::Wait(source.into()))?;
     drop(streams);
@@ -63,10 +65,9 @@ pub(crate) fn read_any(
         .zip(&buffers.ready)
     {
         if ready {
-            *slot = match conn.read_some() {
-                Ok(_) => Arrival::Read,
-                Err(error) => Arrival::Failed(error),
-            };
+            // Without blocking: a readable socket may hold only part of a TLS record, and a
+            // blocking read would then wait for the rest while the other connections wait.
+            *slot = arrival(conn.read_available());
         }
     }
     Ok(())

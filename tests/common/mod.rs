@@ -27,6 +27,8 @@
 
 pub mod peer;
 pub mod raw;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, BufRead, BufReader, Write};
@@ -34,7 +36,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -145,11 +147,28 @@ fn unique_temp_dir() -> PathBuf {
     }
 }
 
+/// How the harness checks that a started gearmand is up and is ours, given its address and
+/// the pid it should report: the admin `getpid` in plain text by default; a TLS gearmand needs
+/// one that speaks TLS ([`GearmandBuilder::probe`]).
+pub type Probe = Arc<dyn Fn(&str, u32) -> Result<(), String> + Send + Sync>;
+
 /// Options for a private gearmand; see [`Gearmand::builder`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GearmandBuilder {
     args: Vec<String>,
     verbose: String,
+    binary: Option<PathBuf>,
+    probe: Option<Probe>,
+}
+
+impl std::fmt::Debug for GearmandBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GearmandBuilder")
+            .field("args", &self.args)
+            .field("verbose", &self.verbose)
+            .field("binary", &self.binary)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GearmandBuilder {
@@ -171,6 +190,20 @@ impl GearmandBuilder {
         self
     }
 
+    /// Runs this gearmand binary instead of [`gearmand_path`] (for example an upstream build
+    /// from scripts/gearmand-build next to Debian's).
+    pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
+        self.binary = Some(path.into());
+        self
+    }
+
+    /// Checks the started gearmand through `probe` (given `127.0.0.1:PORT` and the pid it must
+    /// report) instead of a plain-text admin `getpid`: for a gearmand that speaks TLS only.
+    pub fn probe(mut self, probe: Probe) -> Self {
+        self.probe = Some(probe);
+        self
+    }
+
     /// A persistent sqlite queue in the instance's directory (see [`Gearmand::sqlite_db`]);
     /// it survives [`Gearmand::restart`].
     pub fn sqlite_queue(self) -> Self {
@@ -186,11 +219,12 @@ impl GearmandBuilder {
                 "the harness sets {arg} itself; use the builder instead"
             );
         }
-        let binary = gearmand_path();
+        let binary = self.binary.unwrap_or_else(gearmand_path);
         let dir = unique_temp_dir();
         fs::write(dir.join("gearmand.conf"), "").expect("write the empty gearmand.conf");
         let mut gearmand = Gearmand {
             binary,
+            probe: self.probe,
             args: self.args,
             verbose: self.verbose,
             dir,
@@ -229,9 +263,9 @@ enum Startup {
 }
 
 /// A private gearmand on 127.0.0.1, stopped (and its directory removed) on drop.
-#[derive(Debug)]
 pub struct Gearmand {
     binary: PathBuf,
+    probe: Option<Probe>,
     args: Vec<String>,
     verbose: String,
     dir: PathBuf,
@@ -240,6 +274,18 @@ pub struct Gearmand {
     child: Option<Child>,
     /// Set once a panic message already carries the log, so drop does not print it again.
     log_reported: bool,
+}
+
+impl std::fmt::Debug for Gearmand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gearmand")
+            .field("binary", &self.binary)
+            .field("args", &self.args)
+            .field("port", &self.port)
+            .field("pid", &self.pid)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gearmand {
@@ -261,6 +307,8 @@ impl Gearmand {
         GearmandBuilder {
             args: Vec::new(),
             verbose: "INFO".to_owned(),
+            binary: None,
+            probe: None,
         }
     }
 
@@ -354,7 +402,8 @@ impl Gearmand {
         }
     }
 
-    /// Spawns gearmand on `self.port` and waits until it answers `getpid` with its own pid.
+    /// Spawns gearmand on `self.port` and waits until it answers `getpid` (or the builder's
+    /// [`Probe`]) with its own pid.
     fn spawn_and_wait(&mut self) -> Result<(), Startup> {
         let output = OpenOptions::new()
             .create(true)
@@ -406,7 +455,14 @@ impl Gearmand {
             }
             if let Ok(stream) = TcpStream::connect_timeout(&addr, Duration::from_millis(500)) {
                 // Something listens; make sure it is our gearmand and not a stranger.
-                return match admin_on(stream, "getpid") {
+                let answer = match &self.probe {
+                    None => admin_on(stream, "getpid").map_err(|error| error.to_string()),
+                    Some(probe) => {
+                        drop(stream);
+                        probe(&self.addr(), self.pid).map(|()| format!("OK {}\n", self.pid))
+                    }
+                };
+                return match answer {
                     Ok(reply) if reply.trim_end() == format!("OK {}", self.pid) => Ok(()),
                     Ok(reply) => Err(Startup::PortTaken(format!(
                         "another process answers on it: getpid -> {:?}",

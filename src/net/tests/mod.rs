@@ -2,3 +2,5 @@
 
 mod connection;
 mod pool;
+#[cfg(feature = "tls")]
+mod tls;
