@@ -426,21 +426,14 @@ fn fg_roundtrip(args: &Args) -> Outcome {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
+    let latencies = Latencies::new(latencies);
     let n = latencies.len();
-    let at = |fraction: f64| {
-        latencies
-            .get(((n.max(1) - 1) as f64 * fraction) as usize)
-            .copied()
-            .unwrap_or(0.0)
-            * 1e6
-    };
-    let mean = if n > 0 { secs / n as f64 * 1e6 } else { 0.0 };
     let extra = format!(
-        "ok={n} mean_us={mean:.1} p50_us={:.1} p99_us={:.1} max_us={:.1} MB_per_s={:.1}",
-        latencies.get(n / 2).copied().unwrap_or(0.0) * 1e6,
-        at(0.99),
-        latencies.last().copied().unwrap_or(0.0) * 1e6,
+        "ok={n} mean_us={:.1} p50_us={:.1} p99_us={:.1} max_us={:.1} MB_per_s={:.1}",
+        latencies.mean_us(secs),
+        latencies.at(0.5),
+        latencies.at(0.99),
+        latencies.at(1.0),
         if secs > 0.0 {
             args.size as f64 * n as f64 / 1e6 / secs
         } else {
@@ -501,23 +494,44 @@ fn connect(args: &Args) -> Outcome {
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    latencies.sort_by(f64::total_cmp);
-    let n = latencies.len();
-    let at = |fraction: f64| {
-        latencies
-            .get(((n.max(1) - 1) as f64 * fraction) as usize)
-            .copied()
-            .unwrap_or(0.0)
-            * 1e6
-    };
+    let latencies = Latencies::new(latencies);
     let extra = format!(
-        "ok={n} mean_us={:.1} p50_us={:.1} p99_us={:.1}",
-        if n > 0 { secs / n as f64 * 1e6 } else { 0.0 },
-        at(0.5),
-        at(0.99)
+        "ok={} mean_us={:.1} p50_us={:.1} p99_us={:.1}",
+        latencies.len(),
+        latencies.mean_us(secs),
+        latencies.at(0.5),
+        latencies.at(0.99)
     );
     line(args, "connect", secs, &extra);
     Ok(())
+}
+
+/// Per-job latencies in seconds, sorted, read out in microseconds.
+struct Latencies(Vec<f64>);
+
+impl Latencies {
+    fn new(mut seconds: Vec<f64>) -> Latencies {
+        seconds.sort_by(f64::total_cmp);
+        Latencies(seconds)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The latency at `fraction` (0.5 the median, 1.0 the maximum); 0 when there is none.
+    fn at(&self, fraction: f64) -> f64 {
+        let index = ((self.0.len().max(1) - 1) as f64 * fraction) as usize;
+        self.0.get(index).copied().unwrap_or(0.0) * 1e6
+    }
+
+    /// Wall time per job over the whole run of `secs`.
+    fn mean_us(&self, secs: f64) -> f64 {
+        match self.0.len() {
+            0 => 0.0,
+            n => secs / n as f64 * 1e6,
+        }
+    }
 }
 
 #[cfg(test)]

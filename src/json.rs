@@ -26,6 +26,18 @@ fn decode<T: DeserializeOwned>(function: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|error| json_error(function, "decoding", &error))
 }
 
+/// One JSON job: the workload decoded, `handler` run, its value encoded as the result (a
+/// value that cannot be encoded fails the job with the reason).
+fn run_json<Req: DeserializeOwned, Res: Serialize>(
+    function: &str,
+    job: &mut Job<'_>,
+    handler: impl FnOnce(Req, &mut Job<'_>) -> std::result::Result<Res, JobError>,
+) -> std::result::Result<Vec<u8>, JobError> {
+    let input: Req = job.json()?;
+    let output = handler(input, job)?;
+    encode(function, &output).map_err(|error| JobError::exception(error.to_string()))
+}
+
 fn json_error(function: &str, doing: &str, error: &serde_json::Error) -> Error {
     Error::Json {
         function: function.to_owned(),
@@ -163,11 +175,7 @@ impl Worker {
         Res: Serialize,
     {
         let function = name.to_owned();
-        self.add_ability(name, move |job| {
-            let input: Req = job.json()?;
-            let output = handler(input, job)?;
-            encode(&function, &output).map_err(|error| JobError::exception(error.to_string()))
-        })
+        self.add_ability(name, move |job| run_json(&function, job, &mut handler))
     }
 }
 
@@ -202,11 +210,7 @@ impl ConcurrentWorker {
         Res: Serialize,
     {
         let function = name.to_owned();
-        self.add_ability(name, move |job| {
-            let input: Req = job.json()?;
-            let output = handler(input, job)?;
-            encode(&function, &output).map_err(|error| JobError::exception(error.to_string()))
-        })
+        self.add_ability(name, move |job| run_json(&function, job, &handler))
     }
 }
 
