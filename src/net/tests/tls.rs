@@ -250,3 +250,73 @@ fn check_alive_sees_a_tls_close_and_keeps_held_data() -> TestResult {
     ));
     Ok(())
 }
+
+/// A TLS server that, after the handshake, sends one ECHO_RES whose record trickles in a
+/// byte every `gap`.
+fn trickle_server(
+    certs: &Certs,
+    gap: Duration,
+) -> Result<(ServerAddr, thread::JoinHandle<()>), Box<dyn std::error::Error>> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let addr = ServerAddr::new("127.0.0.1", listener.local_addr()?.port())?;
+    let config = server_config(&certs.0)?;
+    let mut packet = Vec::new();
+    Packet::new(Magic::Response, PacketType::EchoRes, &[&[b'x'; 300]])?.encode(&mut packet);
+    let server = thread::spawn(move || {
+        let Ok((mut socket, _)) = listener.accept() else {
+            return;
+        };
+        let Ok(mut session) = rustls::ServerConnection::new(config) else {
+            return;
+        };
+        while session.is_handshaking() || session.wants_write() {
+            if session.complete_io(&mut socket).is_err() {
+                return;
+            }
+        }
+        let mut wire = Vec::new();
+        if session.writer().write_all(&packet).is_err() {
+            return;
+        }
+        while session.wants_write() {
+            if session.write_tls(&mut wire).is_err() {
+                return;
+            }
+        }
+        for byte in wire {
+            if socket.write_all(&[byte]).is_err() {
+                return;
+            }
+            thread::sleep(gap);
+        }
+    });
+    Ok((addr, server))
+}
+
+#[test]
+fn a_record_that_trickles_in_does_not_hold_a_read_past_its_deadline() -> TestResult {
+    let certs = Certs::generate()?;
+    // About 340 bytes of record at 10 ms each: 3.4 s to arrive whole.
+    let (addr, _server) = trickle_server(&certs, Duration::from_millis(10))?;
+    let mut conn = Connection::connect(&addr, &tls_options(&certs)?)?;
+    let started = Instant::now();
+    let deadline = crate::net::Deadline::after(Duration::from_millis(300), crate::Waiting::Probe);
+    let outcome = conn.recv(&deadline);
+    let took = started.elapsed();
+    assert!(
+        matches!(outcome, Err(crate::Error::Timeout { .. })),
+        "{outcome:?}"
+    );
+    assert!(took < Duration::from_millis(700), "took {took:?}");
+    Ok(())
+}
+
+#[test]
+fn a_connect_timeout_too_large_for_the_clock_does_not_panic() -> TestResult {
+    let certs = Certs::generate()?;
+    let (addr, _server) = serve_once(&certs, Vec::new(), Duration::from_millis(100))?;
+    let mut options = tls_options(&certs)?;
+    options.connect_timeout = Duration::MAX;
+    Connection::connect(&addr, &options)?;
+    Ok(())
+}

@@ -116,7 +116,7 @@ impl fmt::Debug for TlsConfig {
 }
 
 /// Where trusted roots come from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Roots {
     File(PathBuf),
     Pem(Vec<u8>),
@@ -124,10 +124,35 @@ enum Roots {
 }
 
 /// Where a certificate chain or key comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Source {
     File(PathBuf),
     Pem(Vec<u8>),
+}
+
+/// PEM given in memory shows as its size only: it may be a private key, which must never
+/// reach a log through `{:?}`.
+fn fmt_pem(f: &mut fmt::Formatter<'_>, pem: &[u8]) -> fmt::Result {
+    write!(f, "Pem(<{} bytes, not shown>)", pem.len())
+}
+
+impl fmt::Debug for Roots {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Roots::File(path) => f.debug_tuple("File").field(path).finish(),
+            Roots::Pem(pem) => fmt_pem(f, pem),
+            Roots::System => f.write_str("System"),
+        }
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(path) => f.debug_tuple("File").field(path).finish(),
+            Source::Pem(pem) => fmt_pem(f, pem),
+        }
+    }
 }
 
 impl Source {
@@ -405,4 +430,23 @@ fn load_key(source: &Source) -> Result<PrivateKeyDer<'static>> {
             source.describe()
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_pem_given_in_memory() {
+        let key = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n-----END PRIVATE KEY-----\n";
+        let builder = TlsConfig::builder()
+            .ca_pem("-----BEGIN CERTIFICATE-----\n")
+            .client_cert_pem("-----BEGIN CERTIFICATE-----\n", key);
+        let shown = format!("{builder:?}");
+        assert!(
+            !shown.contains("c2VjcmV0") && !shown.contains("45, 45"),
+            "{shown}"
+        );
+        assert!(shown.contains("not shown"), "{shown}");
+    }
 }

@@ -12,6 +12,7 @@ use rustls::ClientConnection;
 use super::classify::{classify, looks_like_tls};
 use super::TlsConfig;
 use crate::error::TlsErrorKind;
+use crate::net::connection::MAX_READ_WAIT;
 use crate::net::poll;
 use crate::net::stream::TlsFailure;
 
@@ -90,7 +91,11 @@ impl TlsStream {
         let mut session = ClientConnection::new(Arc::clone(config.client_config()), name)
             .map_err(|error| HandshakeError::Tls(classify(&error)))?;
         let started = Instant::now();
-        drive(&socket, &mut session, started + limit)?;
+        // A limit too large for the clock (`Duration::MAX`) is as good as none: a day.
+        let deadline = started
+            .checked_add(limit)
+            .unwrap_or_else(|| started + Duration::from_secs(86_400));
+        drive(&socket, &mut session, deadline)?;
         socket
             .set_read_timeout(Some(io_timeout))
             .and_then(|()| socket.set_write_timeout(Some(io_timeout)))
@@ -114,8 +119,10 @@ impl TlsStream {
     }
 
     /// Blocking read (see [`Stream::read`](crate::net::stream::Stream::read)): plaintext
-    /// already decrypted first, then ciphertext already read, then one socket read at a time
-    /// until some plaintext arrives.
+    /// already decrypted first, then ciphertext already read, then one socket read (blocking
+    /// up to the socket's timeout). When that read brought only part of a record, it returns
+    /// `WouldBlock` rather than reading on, so the caller checks its deadline between reads: a
+    /// peer that trickles a record byte by byte cannot hold a wait past its deadline.
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             if let Some(count) = self.take_plaintext(buf)? {
@@ -126,7 +133,16 @@ impl TlsStream {
                 continue;
             }
             match (&self.socket).read(self.incoming.refill()) {
-                Ok(count) => self.received(count)?,
+                Ok(0) => self.received(0)?,
+                Ok(count) => {
+                    self.received(count)?;
+                    if let Some(count) = self.take_plaintext(buf)? {
+                        return Ok(count);
+                    }
+                    if self.incoming.is_empty() {
+                        return Err(io::ErrorKind::WouldBlock.into());
+                    }
+                }
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(error),
             }
@@ -274,6 +290,7 @@ fn drive(
                 .map_err(HandshakeError::Io)?;
             match session.write_tls(&mut &*socket) {
                 Ok(_) => continue,
+                Err(error) if step_timed_out(&error, deadline) => continue,
                 Err(error) => return Err(socket_error(error, &head)),
             }
         }
@@ -291,6 +308,7 @@ fn drive(
             Ok(0) => return Err(closed(&head)),
             Ok(_) => {}
             Err(error) if error.kind() == io::ErrorKind::Interrupted => continue,
+            Err(error) if step_timed_out(&error, deadline) => continue,
             Err(error) => return Err(socket_error(error, &head)),
         }
         if !looks_like_tls(&head) {
@@ -310,14 +328,25 @@ fn drive(
     }
 }
 
-/// Time left before `deadline` (at least a millisecond: a zero socket timeout is refused),
-/// or the timeout.
+/// The socket timeout for the handshake's next step: the time left before `deadline`, at
+/// most [`MAX_READ_WAIT`] (the kernel rounds longer socket timeouts up, so a long one would
+/// end late; the loop sets it again) and at least a millisecond (a zero socket timeout means
+/// none); or the timeout, once `deadline` passed.
 fn left(deadline: Instant) -> Result<Duration, HandshakeError> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(HandshakeError::Timeout);
     }
-    Ok(left.max(Duration::from_millis(1)))
+    Ok(left.clamp(Duration::from_millis(1), MAX_READ_WAIT))
+}
+
+/// True when one step's socket timeout passed but the handshake's deadline has not: the
+/// loop goes on (and `left` ends it once the deadline passed).
+fn step_timed_out(error: &io::Error, deadline: Instant) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    ) && Instant::now() < deadline
 }
 
 /// The peer closed during the handshake: before any TLS byte, it does not speak TLS.
