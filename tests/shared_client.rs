@@ -227,6 +227,63 @@ fn one_threads_failure_puts_the_server_in_backoff_for_every_thread() {
     );
 }
 
+/// A port that accepts connections and never answers, counting them.
+fn silent_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&accepted);
+    thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            held.push(stream);
+        }
+    });
+    (addr, accepted)
+}
+
+#[test]
+fn a_hung_server_is_probed_by_one_thread_not_by_every_thread_at_once() {
+    let server = Gearmand::start();
+    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
+        worker
+            .add_ability("tag", |job| Ok(reversed(job.workload())))
+            .expect("ability");
+    });
+    let (hung, accepted) = silent_server();
+    let client = Client::builder()
+        .servers(format!("{hung},{}", server.addr()).as_str())
+        .probe_timeout(Duration::from_millis(500))
+        .backoff(Backoff::new(
+            Duration::from_secs(30),
+            Duration::from_secs(60),
+        ))
+        .job_timeout(Duration::from_secs(20))
+        .build_shared()
+        .expect("client");
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let client = client.clone();
+            thread::spawn(move || {
+                for n in 0..5 {
+                    let workload = format!("{t}-{n}");
+                    let result = client.do_normal("tag", workload.as_str()).expect("job");
+                    assert_eq!(result, reversed(workload.as_bytes()));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("client thread");
+    }
+    let probes = accepted.load(Ordering::SeqCst);
+    assert_eq!(
+        probes, 1,
+        "threads waited for the hung server's probe each on their own"
+    );
+}
+
 #[test]
 fn killing_one_of_two_servers_under_the_shared_client_and_a_concurrent_worker_loses_no_confirmed_job(
 ) {
@@ -398,4 +455,47 @@ fn a_task_set_reports_outcomes_as_they_finish_with_progress() {
         started.elapsed() >= Duration::from_secs(3),
         "open tasks ended early"
     );
+}
+
+#[test]
+fn a_zero_timeout_polls_a_task_set_without_blocking() {
+    let server = Gearmand::start();
+    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
+        worker
+            .add_ability("tag", |job| Ok(reversed(job.workload())))
+            .expect("ability");
+    });
+    let client = shared_client(&server.addr());
+    let mut pooled = client.checkout();
+    let mut set = pooled.task_set();
+    set.add_task(Task::new("tag", "abc")).expect("add");
+    let started = Instant::now();
+    let outcome = loop {
+        let polled = Instant::now();
+        let next = set.next_finished(Duration::ZERO).expect("poll");
+        assert!(
+            polled.elapsed() < Duration::from_millis(100),
+            "a zero timeout blocked"
+        );
+        if let Some((_, outcome)) = next {
+            break outcome;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "polling never read the reply"
+        );
+        thread::sleep(Duration::from_millis(5));
+    };
+    assert!(matches!(outcome, TaskOutcome::Completed(r) if r == b"cba"));
+    // wait(ZERO) polls too.
+    set.add_task(Task::new("tag", "xyz")).expect("add");
+    let started = Instant::now();
+    while set.open() > 0 {
+        set.wait(Duration::ZERO).expect("poll");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "wait(0) never read the reply"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
 }

@@ -24,6 +24,9 @@ struct HealthState {
     failures: u32,
     /// No reconnect before this instant.
     retry_at: Option<Instant>,
+    /// A connect (and probe) to the server is under way on some link until at most this
+    /// instant: other links sharing the health try other servers first meanwhile.
+    attempt_until: Option<Instant>,
     last_error: Option<Error>,
 }
 
@@ -65,6 +68,31 @@ impl ServerHealth {
         self.state().retry_at
     }
 
+    /// True when the server may be connected now: its backoff passed, or it never failed.
+    pub(crate) fn due(&self, now: Instant) -> bool {
+        self.state().retry_at.map_or(true, |at| at <= now)
+    }
+
+    /// A connect to the server starts here and ends (with [`connected`](Self::connected) or
+    /// [`fail`](Self::fail)) before `until`.
+    pub(crate) fn attempt(&self, until: Instant) {
+        self.state().attempt_until = Some(until);
+    }
+
+    /// Claims the next connect to the server for the caller: false when another link sharing
+    /// the health is connecting to it now (a pool then tries the other servers first, so a
+    /// dead or hung server stalls one thread per backoff window rather than every thread at
+    /// once). Checked and claimed under one lock: of several threads only one gets it. Always
+    /// true for private health.
+    pub(crate) fn claim_attempt(&self, now: Instant, until: Instant) -> bool {
+        let mut state = self.state();
+        if self.shared && state.attempt_until.is_some_and(|at| at > now) {
+            return false;
+        }
+        state.attempt_until = Some(until);
+        true
+    }
+
     /// The server answered: the backoff starts over. True when it had failed before.
     pub(crate) fn mark_healthy(&self) -> bool {
         let mut state = self.state();
@@ -77,7 +105,9 @@ impl ServerHealth {
     /// A new connection was opened: no wait before the next attempt, though the failure count
     /// stays until [`mark_healthy`](ServerHealth::mark_healthy).
     pub(crate) fn connected(&self) {
-        self.state().retry_at = None;
+        let mut state = self.state();
+        state.retry_at = None;
+        state.attempt_until = None;
     }
 
     /// Records `error` and starts (or, for shared health during a running backoff, keeps) the
@@ -85,6 +115,7 @@ impl ServerHealth {
     pub(crate) fn fail(&self, error: &Error, backoff: &Backoff, now: Instant) -> Failure {
         let mut state = self.state();
         state.last_error = Some(error.clone());
+        state.attempt_until = None;
         if self.shared {
             if let Some(at) = state.retry_at.filter(|&at| at > now) {
                 return Failure {
@@ -154,5 +185,38 @@ mod tests {
         let later = health.fail(&error(), &backoff(), now + Duration::from_millis(150));
         assert_eq!((later.count, later.delay), (2, Duration::from_millis(200)));
         assert!(health.last_error().is_some());
+    }
+
+    #[test]
+    fn a_connect_that_ended_frees_the_claim() {
+        let shared = ServerHealth::shared();
+        let now = Instant::now();
+        let until = now + Duration::from_secs(10);
+        assert!(shared.claim_attempt(now, until));
+        assert!(
+            !shared.claim_attempt(now, until),
+            "another thread is connecting"
+        );
+        assert!(
+            shared.claim_attempt(now + Duration::from_secs(11), until),
+            "a stuck attempt expires"
+        );
+        shared.fail(&error(), &backoff(), now);
+        assert!(!shared.due(now), "in backoff");
+        assert!(shared.claim_attempt(now, until), "the failed attempt ended");
+        assert!(shared.due(now + Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn only_one_link_claims_a_connect() {
+        let shared = ServerHealth::shared();
+        let now = Instant::now();
+        let until = now + Duration::from_secs(5);
+        assert!(shared.claim_attempt(now, until));
+        assert!(!shared.claim_attempt(now, until));
+        shared.connected();
+        assert!(shared.claim_attempt(now, until));
+        let private = ServerHealth::private();
+        assert!(private.claim_attempt(now, until) && private.claim_attempt(now, until));
     }
 }

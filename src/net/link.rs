@@ -74,7 +74,18 @@ impl Link {
 
     /// True when closed and its backoff has passed (or it never failed).
     pub(crate) fn reconnect_due(&self, now: Instant) -> bool {
-        self.conn.is_none() && self.health.retry_at().map_or(true, |at| at <= now)
+        self.conn.is_none() && self.health.due(now)
+    }
+
+    /// A connect to this server starts, to end before `until` (see [`ServerHealth::busy`]).
+    pub(crate) fn attempt(&self, until: Instant) {
+        self.health.attempt(until);
+    }
+
+    /// Claims the next connect for this link (see [`ServerHealth::claim_attempt`]): false
+    /// while another link sharing the health connects to the server.
+    pub(crate) fn claim_attempt(&self, now: Instant, until: Instant) -> bool {
+        self.health.claim_attempt(now, until)
     }
 
     /// Takes a freshly opened connection into use. The failure count stays until the server

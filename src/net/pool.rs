@@ -221,8 +221,11 @@ impl ConnectionPool {
     /// Picks a healthy server for a task (see [`Routing`]) and returns its index with an open,
     /// probed connection; [`Error::NoJobServers`] when none works.
     ///
-    /// Servers in backoff are skipped unless no other server works. May block to connect and
-    /// probe servers (connect timeout and probe timeout per server tried).
+    /// Servers in backoff are skipped unless no other server works. For the pooled clients
+    /// of a [`SharedClient`](crate::SharedClient), a server another pooled client is
+    /// connecting to is skipped too, and when no other server works, this one waits for that
+    /// connect to end instead of starting its own. May block to connect and probe servers
+    /// (connect timeout and probe timeout per server tried).
     pub(crate) fn checkout(&mut self, unique: Option<&[u8]>) -> Result<usize> {
         let count = self.slots.len();
         if count == 0 {
@@ -233,18 +236,48 @@ impl ConnectionPool {
             _ => self.cursor.fetch_add(1, Ordering::Relaxed) % count,
         };
         let now = Instant::now();
-        let mut deferred = Vec::new();
+        // Tried last, in this order: servers another pooled client is connecting to now (once
+        // that connect ended), then servers in backoff.
+        let (mut busy, mut backing_off) = (Vec::new(), Vec::new());
         for offset in 0..count {
             let index = (start + offset) % count;
-            if !self.slots[index].link.reconnect_due(now) && !self.slots[index].link.is_open() {
-                deferred.push(index);
+            let link = &self.slots[index].link;
+            if !link.is_open() && !link.reconnect_due(now) {
+                backing_off.push(index);
+                continue;
+            }
+            if !link.is_open() && !link.claim_attempt(now, Self::attempt_until(&self.options, now))
+            {
+                busy.push(index);
                 continue;
             }
             if self.ensure_connected(index).is_ok() {
                 return Ok(index);
             }
         }
-        for index in deferred {
+        // Servers another pooled client is connecting to: wait for those attempts to end,
+        // looking every 2 ms, rather than start one beside them (a hung server would stall
+        // this thread too). Bounded: a claim expires when its connect must have ended.
+        while !busy.is_empty() {
+            let now = Instant::now();
+            let until = Self::attempt_until(&self.options, now);
+            let mut waiting = Vec::new();
+            for index in busy.drain(..) {
+                let link = &self.slots[index].link;
+                if !link.reconnect_due(now) {
+                    backing_off.push(index); // that attempt failed
+                } else if !link.claim_attempt(now, until) {
+                    waiting.push(index);
+                } else if self.ensure_connected(index).is_ok() {
+                    return Ok(index);
+                }
+            }
+            busy = waiting;
+            if !busy.is_empty() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        for index in backing_off {
             if self.ensure_connected(index).is_ok() {
                 return Ok(index);
             }
@@ -266,6 +299,9 @@ impl ConnectionPool {
             }
         }
         if !slot.link.is_open() {
+            // Other pooled clients sharing the health try other servers first meanwhile.
+            let now = Instant::now();
+            slot.link.attempt(Self::attempt_until(&self.options, now));
             match open_session(slot.link.addr(), &self.options) {
                 Ok(conn) => {
                     // The probe answered: the server is healthy.
@@ -283,6 +319,15 @@ impl ConnectionPool {
         slot.link
             .conn_mut()
             .ok_or(Error::ConnectionClosed { server })
+    }
+
+    /// When a connect starting `now` has surely ended: two connect timeouts (TCP, then a TLS
+    /// handshake) and the probe.
+    fn attempt_until(options: &PoolOptions, now: Instant) -> Instant {
+        let limit = (options.connect.connect_timeout.saturating_mul(2))
+            .saturating_add(options.probe_timeout);
+        now.checked_add(limit)
+            .unwrap_or_else(|| now + Duration::from_secs(86_400))
     }
 
     /// Drops server `index`'s connection after `error` and starts its backoff. The error is

@@ -258,16 +258,19 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// ```
     pub fn wait(&mut self, timeout: Duration) -> Result<WaitSummary> {
         let deadline = Instant::now() + timeout;
+        let mut looked = false;
         loop {
             self.dispatch_all_buffered();
             if self.tables.router.open() == 0 {
                 break;
             }
             let now = Instant::now();
-            if now >= deadline {
+            if looked && now >= deadline {
                 break;
             }
-            self.pump(Some(deadline - now))?;
+            // At least one look at the sockets: a zero timeout polls without blocking.
+            self.pump(Some(deadline.saturating_duration_since(now)))?;
+            looked = true;
         }
         let mut summary = WaitSummary::default();
         for &id in &self.tables.finished[self.reported..] {

@@ -61,7 +61,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// earlier and was not taken yet, or else the first to finish within `timeout`.
     ///
     /// `None` when `timeout` passed first, or when no task is open (tell them apart with
-    /// [`open`](TaskSet::open)). Tasks still open at the timeout stay open and are not reported:
+    /// [`open`](TaskSet::open)). A zero `timeout` polls: it takes what has arrived without
+    /// blocking. Tasks still open at the timeout stay open and are not reported:
     /// call again, or [`abandon`](TaskSet::abandon) them. Handles replies and fires callbacks
     /// on this thread; blocks in `poll(2)`, never spinning. `Err` only for a failed `poll`.
     /// Outcomes already taken with [`take_outcome`](TaskSet::take_outcome) are skipped.
@@ -82,6 +83,7 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// ```
     pub fn next_finished(&mut self, timeout: Duration) -> Result<Option<(TaskId, TaskOutcome)>> {
         let deadline = Instant::now() + timeout;
+        let mut looked = false;
         loop {
             if let Some(finished) = self.take_next_finished() {
                 return Ok(Some(finished));
@@ -91,10 +93,13 @@ impl<'c, 'a> TaskSet<'c, 'a> {
                 return Ok(Some(finished));
             }
             let now = Instant::now();
-            if self.tables.router.open() == 0 || now >= deadline {
+            if self.tables.router.open() == 0 || (looked && now >= deadline) {
                 return Ok(None);
             }
-            self.pump(Some(deadline - now))?;
+            // At least one look at the sockets, even with no time left: a zero timeout
+            // takes what has arrived without blocking.
+            self.pump(Some(deadline.saturating_duration_since(now)))?;
+            looked = true;
         }
     }
 
@@ -102,7 +107,8 @@ impl<'c, 'a> TaskSet<'c, 'a> {
     /// (the overall deadline) passes; then the tasks still open are
     /// [abandoned](TaskSet::abandon) and come last, failed with [`Error::Timeout`] or
     /// [`Error::SubmitUnconfirmed`]. So every task not taken before is yielded exactly once.
-    /// An `Err` item (a failed `poll`) ends the iteration after abandoning the open tasks.
+    /// An `Err` item (a failed `poll`) abandons the open tasks, which the following items
+    /// yield: keep iterating after it to see them (a `?` on it gives them up).
     ///
     /// [`Error::Timeout`]: crate::Error::Timeout
     /// [`Error::SubmitUnconfirmed`]: crate::Error::SubmitUnconfirmed
