@@ -35,6 +35,9 @@ use pace::Activity;
 ///   its servers received its results.
 /// * **The limits** count for the whole. [`max_jobs`](WorkerBuilder::max_jobs) is a budget that
 ///   threads reserve from before they ask for a job, so the threads together never run more.
+///   Near its end a thread that finds nothing left ends, while a thread still running a long
+///   job holds the job reserved for the request it sends with its result: the budget's last
+///   jobs may wait for that long job instead of running on the ended thread.
 ///   [`max_idle`](WorkerBuilder::max_idle) passes only when no thread has run a job for that
 ///   long (a running job is activity). [`min_runtime`](WorkerBuilder::min_runtime) applies
 ///   once, to `work()`.

@@ -177,9 +177,12 @@ impl Pace for ThreadPace<'_> {
             return Ok((Budget::within(shared.depth, u64::MAX), slice));
         };
         // One job for the next GRAB, taken while any is left; one more so that a GRAB can
-        // leave with each result, and the prefetch, only from what the other threads cannot
-        // miss, so that near the end every thread still gets a job rather than a few
-        // threads holding them all.
+        // leave with each result, and the prefetch, only from what exceeds one job per
+        // thread, so that a few threads do not hold the budget's end between them. Even so,
+        // a thread running a long job keeps the job reserved for the GRAB it sends with its
+        // result: in the last `threads` jobs of the budget, a thread that finds the pool
+        // empty ends, and the job that reservation stands for waits for the long job to end
+        // (it is never lost, and never more than `max_jobs` run).
         if self.held == 0 {
             if !pool.take_one() {
                 return Err(StopReason::MaxJobs);
