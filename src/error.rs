@@ -376,9 +376,11 @@ pub enum Error {
         timeout: Duration,
     },
     /// A TLS connection to a server failed (feature `tls`): the handshake was refused, the
-    /// server's certificate was not trusted, or the peer does not speak TLS. Nothing was sent
-    /// on the failed connection. Retrying does not help until the certificates, the settings
-    /// or the server are fixed; see [`TlsErrorKind`].
+    /// server's certificate was not trusted, or the peer does not speak TLS. A certificate the
+    /// client refuses stops the handshake before anything else is sent; a TLS 1.3 peer that
+    /// refuses the client's certificate says so after the handshake, when the first requests
+    /// may already have been written (they were never taken in). Retrying does not help until
+    /// the certificates, the settings or the server are fixed; see [`TlsErrorKind`].
     #[error("TLS with {server} failed: {kind}: {message}")]
     Tls {
         /// The peer, as `host:port`.
