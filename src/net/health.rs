@@ -24,6 +24,8 @@ struct HealthState {
     failures: u32,
     /// No reconnect before this instant.
     retry_at: Option<Instant>,
+    /// When the last failure that counted happened.
+    failed_at: Option<Instant>,
     /// A connect (and probe) to the server is under way on some link until at most this
     /// instant: other links sharing the health try other servers first meanwhile.
     attempt_until: Option<Instant>,
@@ -112,20 +114,34 @@ impl ServerHealth {
 
     /// Records `error` and starts (or, for shared health during a running backoff, keeps) the
     /// backoff.
-    pub(crate) fn fail(&self, error: &Error, backoff: &Backoff, now: Instant) -> Failure {
+    ///
+    /// `opened` is when the connection that failed was opened (`None` for a failed connect).
+    /// A connection older than the last counted failure saw that same outage (after a gearmand
+    /// restart every connection opened before it is dead), so its failure is not counted
+    /// again, even when another link already reconnected.
+    pub(crate) fn fail(
+        &self,
+        error: &Error,
+        backoff: &Backoff,
+        now: Instant,
+        opened: Option<Instant>,
+    ) -> Failure {
         let mut state = self.state();
         state.last_error = Some(error.clone());
         state.attempt_until = None;
-        if self.shared {
-            if let Some(at) = state.retry_at.filter(|&at| at > now) {
-                return Failure {
-                    count: state.failures,
-                    delay: at - now,
-                    counted: false,
-                };
-            }
+        let in_backoff = state.retry_at.filter(|&at| at > now);
+        let seen_before = opened
+            .zip(state.failed_at)
+            .is_some_and(|(opened, failed)| opened < failed);
+        if self.shared && (in_backoff.is_some() || seen_before) {
+            return Failure {
+                count: state.failures,
+                delay: in_backoff.map_or(Duration::ZERO, |at| at - now),
+                counted: false,
+            };
         }
         state.failures = state.failures.saturating_add(1);
+        state.failed_at = Some(now);
         let delay = backoff.delay(state.failures);
         state.retry_at = Some(now + delay);
         Failure {
@@ -159,30 +175,30 @@ mod tests {
     fn private_health_counts_every_failure() {
         let health = ServerHealth::private();
         let now = Instant::now();
-        assert_eq!(health.fail(&error(), &backoff(), now).count, 1);
-        let second = health.fail(&error(), &backoff(), now);
+        assert_eq!(health.fail(&error(), &backoff(), now, None).count, 1);
+        let second = health.fail(&error(), &backoff(), now, None);
         assert_eq!(
             (second.count, second.delay),
             (2, Duration::from_millis(200))
         );
         assert!(health.mark_healthy());
-        assert_eq!(health.fail(&error(), &backoff(), now).count, 1);
+        assert_eq!(health.fail(&error(), &backoff(), now, None).count, 1);
     }
 
     #[test]
     fn shared_health_counts_one_outage_once() {
         let health = ServerHealth::shared();
         let now = Instant::now();
-        let first = health.fail(&error(), &backoff(), now);
+        let first = health.fail(&error(), &backoff(), now, None);
         assert!(first.counted);
         // Seven more threads lose their connections to the same dead server at once.
         for _ in 0..7 {
-            let again = health.fail(&error(), &backoff(), now + Duration::from_millis(1));
+            let again = health.fail(&error(), &backoff(), now + Duration::from_millis(1), None);
             assert!(!again.counted);
             assert_eq!(again.count, 1);
         }
         // The next attempt after the backoff failed: that one counts.
-        let later = health.fail(&error(), &backoff(), now + Duration::from_millis(150));
+        let later = health.fail(&error(), &backoff(), now + Duration::from_millis(150), None);
         assert_eq!((later.count, later.delay), (2, Duration::from_millis(200)));
         assert!(health.last_error().is_some());
     }
@@ -201,10 +217,34 @@ mod tests {
             shared.claim_attempt(now + Duration::from_secs(11), until),
             "a stuck attempt expires"
         );
-        shared.fail(&error(), &backoff(), now);
+        shared.fail(&error(), &backoff(), now, None);
         assert!(!shared.due(now), "in backoff");
         assert!(shared.claim_attempt(now, until), "the failed attempt ended");
         assert!(shared.due(now + Duration::from_millis(150)));
+    }
+
+    #[test]
+    fn connections_older_than_a_counted_failure_do_not_count_it_again() {
+        let shared = ServerHealth::shared();
+        let before = Instant::now();
+        let now = before + Duration::from_secs(1);
+        // gearmand restarted: the first pooled client to notice counts it and reconnects.
+        assert!(shared.fail(&error(), &backoff(), now, Some(before)).counted);
+        shared.connected();
+        assert!(shared.mark_healthy());
+        // Fifteen idle pooled clients find their connections of before the restart dead.
+        let later = now + Duration::from_secs(2);
+        for _ in 0..15 {
+            let again = shared.fail(&error(), &backoff(), later, Some(before));
+            assert!(!again.counted && again.delay.is_zero());
+        }
+        assert!(shared.due(later), "no backoff for a server that is back");
+        // A connection opened after that failure counts when it fails.
+        assert!(
+            shared
+                .fail(&error(), &backoff(), later, Some(later))
+                .counted
+        );
     }
 
     #[test]

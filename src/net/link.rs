@@ -17,6 +17,8 @@ pub(crate) struct Link {
     conn: Option<Connection>,
     /// Counts connections opened, so a user of an older one can tell it was replaced.
     generation: u64,
+    /// When the open connection was opened.
+    opened_at: Option<Instant>,
     /// Failures, backoff and last error: this link's own, or shared with the other links to
     /// the same server of a [`SharedClient`](crate::SharedClient).
     health: Arc<ServerHealth>,
@@ -34,6 +36,7 @@ impl Link {
             addr,
             conn: None,
             generation: 0,
+            opened_at: None,
             health,
         }
     }
@@ -96,6 +99,7 @@ impl Link {
             old.shutdown();
         }
         self.generation += 1;
+        self.opened_at = Some(Instant::now());
         self.health.connected();
     }
 
@@ -109,8 +113,9 @@ impl Link {
     /// Drops the connection after `error`, counts the failure and starts the backoff; returns
     /// the delay before the next attempt.
     pub(crate) fn fail(&mut self, error: &Error, backoff: &Backoff) -> std::time::Duration {
+        let opened = self.conn.as_ref().and(self.opened_at);
         self.close();
-        let failure = self.health.fail(error, backoff, Instant::now());
+        let failure = self.health.fail(error, backoff, Instant::now(), opened);
         let delay = failure.delay;
         if error.tls_kind().is_some() {
             // Not a server that is down: retrying cannot help until certificates, settings or
