@@ -158,37 +158,67 @@ fn a_slow_call_does_not_hold_up_another_thread() {
     );
 }
 
-/// A port that accepts connections and closes them at once, counting them.
-fn closing_server() -> (String, Arc<AtomicUsize>, Arc<AtomicBool>) {
+/// What a fake server does with each connection it accepts (and counts).
+#[derive(Clone, Copy)]
+enum Accepted {
+    /// Closes it at once: a server that fails every probe.
+    Closed,
+    /// Keeps it open and never answers: a hung server.
+    Held,
+}
+
+/// A loopback port that accepts connections, counts them and then does `what`; gearmand cannot
+/// be made to fail probes or hang on purpose.
+fn counting_server(what: Accepted) -> (String, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    listener.set_nonblocking(true).expect("nonblocking");
     let addr = listener.local_addr().expect("addr").to_string();
     let accepted = Arc::new(AtomicUsize::new(0));
-    let done = Arc::new(AtomicBool::new(false));
-    let (count, stop) = (Arc::clone(&accepted), Arc::clone(&done));
+    let count = Arc::clone(&accepted);
     thread::spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    count.fetch_add(1, Ordering::SeqCst);
-                    drop(stream);
-                }
-                Err(_) => thread::sleep(Duration::from_millis(2)),
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            count.fetch_add(1, Ordering::SeqCst);
+            if let Accepted::Held = what {
+                held.push(stream);
             }
         }
     });
-    (addr, accepted, done)
+    (addr, accepted)
+}
+
+/// A worker on `servers` serving `tag` (the reversed workload).
+fn tag_worker(servers: &str) -> WorkerThread {
+    WorkerThread::spawn(servers, |worker| {
+        worker
+            .add_ability("tag", |job| Ok(reversed(job.workload())))
+            .expect("ability");
+    })
+}
+
+/// `threads` threads of `calls` `tag` jobs each through `client`, every result checked.
+fn tag_from_threads(client: &SharedClient, threads: usize, calls: usize) {
+    let running: Vec<_> = (0..threads)
+        .map(|t| {
+            let client = client.clone();
+            thread::spawn(move || {
+                for n in 0..calls {
+                    let workload = format!("{t}-{n}");
+                    let result = client.do_normal("tag", workload.as_str()).expect("job");
+                    assert_eq!(result, reversed(workload.as_bytes()));
+                }
+            })
+        })
+        .collect();
+    for thread in running {
+        thread.join().expect("client thread");
+    }
 }
 
 #[test]
 fn one_threads_failure_puts_the_server_in_backoff_for_every_thread() {
     let server = Gearmand::start();
-    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
-        worker
-            .add_ability("tag", |job| Ok(reversed(job.workload())))
-            .expect("ability");
-    });
-    let (broken, accepted, stop) = closing_server();
+    let _worker = tag_worker(&server.addr());
+    let (broken, accepted) = counting_server(Accepted::Closed);
     let client = Client::builder()
         .servers(format!("{broken},{}", server.addr()).as_str())
         .backoff(Backoff::new(
@@ -204,22 +234,7 @@ fn one_threads_failure_puts_the_server_in_backoff_for_every_thread() {
     );
     let after_first = accepted.load(Ordering::SeqCst);
     assert!(after_first >= 1, "the first call tried the broken server");
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let client = client.clone();
-            thread::spawn(move || {
-                for n in 0..5 {
-                    let workload = format!("{t}-{n}");
-                    let result = client.do_normal("tag", workload.as_str()).expect("job");
-                    assert_eq!(result, reversed(workload.as_bytes()));
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().expect("client thread");
-    }
-    stop.store(true, Ordering::Relaxed);
+    tag_from_threads(&client, 8, 5);
     assert_eq!(
         accepted.load(Ordering::SeqCst),
         after_first,
@@ -227,31 +242,11 @@ fn one_threads_failure_puts_the_server_in_backoff_for_every_thread() {
     );
 }
 
-/// A port that accepts connections and never answers, counting them.
-fn silent_server() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let addr = listener.local_addr().expect("addr").to_string();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = Arc::clone(&accepted);
-    thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            count.fetch_add(1, Ordering::SeqCst);
-            held.push(stream);
-        }
-    });
-    (addr, accepted)
-}
-
 #[test]
 fn a_hung_server_is_probed_by_one_thread_not_by_every_thread_at_once() {
     let server = Gearmand::start();
-    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
-        worker
-            .add_ability("tag", |job| Ok(reversed(job.workload())))
-            .expect("ability");
-    });
-    let (hung, accepted) = silent_server();
+    let _worker = tag_worker(&server.addr());
+    let (hung, accepted) = counting_server(Accepted::Held);
     let client = Client::builder()
         .servers(format!("{hung},{}", server.addr()).as_str())
         .probe_timeout(Duration::from_millis(500))
@@ -262,21 +257,7 @@ fn a_hung_server_is_probed_by_one_thread_not_by_every_thread_at_once() {
         .job_timeout(Duration::from_secs(20))
         .build_shared()
         .expect("client");
-    let threads: Vec<_> = (0..8)
-        .map(|t| {
-            let client = client.clone();
-            thread::spawn(move || {
-                for n in 0..5 {
-                    let workload = format!("{t}-{n}");
-                    let result = client.do_normal("tag", workload.as_str()).expect("job");
-                    assert_eq!(result, reversed(workload.as_bytes()));
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().expect("client thread");
-    }
+    tag_from_threads(&client, 8, 5);
     let probes = accepted.load(Ordering::SeqCst);
     assert_eq!(
         probes, 1,
@@ -460,11 +441,7 @@ fn a_task_set_reports_outcomes_as_they_finish_with_progress() {
 #[test]
 fn a_zero_timeout_polls_a_task_set_without_blocking() {
     let server = Gearmand::start();
-    let _worker = WorkerThread::spawn(&server.addr(), |worker| {
-        worker
-            .add_ability("tag", |job| Ok(reversed(job.workload())))
-            .expect("ability");
-    });
+    let _worker = tag_worker(&server.addr());
     let client = shared_client(&server.addr());
     let mut pooled = client.checkout();
     let mut set = pooled.task_set();

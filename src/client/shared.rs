@@ -324,6 +324,10 @@ impl SharedClient {
 /// # Ok::<(), gearman_sync::Error>(())
 /// ```
 pub struct PooledClient {
+    /// `Some` from `checkout` until `Drop::drop` takes it out to return it to the idle list.
+    /// `drop` runs last, with the only reference there is, so `Deref` never sees `None`
+    /// (moving the client out of `&mut self` in `drop` needs the `Option`: the crate forbids
+    /// the `unsafe` of `ManuallyDrop::take`).
     client: Option<Client>,
     home: Arc<Inner>,
 }
@@ -340,7 +344,7 @@ impl Deref for PooledClient {
     fn deref(&self) -> &Client {
         self.client
             .as_ref()
-            .expect("a pooled client is only taken out on drop")
+            .expect("unreachable: the client is only taken out in drop")
     }
 }
 
@@ -348,7 +352,7 @@ impl DerefMut for PooledClient {
     fn deref_mut(&mut self) -> &mut Client {
         self.client
             .as_mut()
-            .expect("a pooled client is only taken out on drop")
+            .expect("unreachable: the client is only taken out in drop")
     }
 }
 
